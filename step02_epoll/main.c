@@ -1,30 +1,51 @@
-/* main.c - step01: the simplest echo server.
+/* main.c - step02: one thread serves many clients with epoll.
  *
- * One blocking listening socket; one client at a time: accept() a client,
- * recv() and send() back until the client closes, close() it, accept the
- * next. Everything a socket program does is here, in order:
- * socket -> bind -> listen -> accept -> recv/send -> close.
+ * Every socket is non-blocking and watched by one epoll instance; the thread
+ * sleeps only in epoll_wait(). The listening socket is level-triggered.
+ * Client sockets are level-triggered (LT) by default; with -e they are
+ * edge-triggered (ET) and every readiness is drained until EAGAIN, because
+ * an edge is reported once and data left in the socket would wait forever.
  *
- * Usage: ./server IP PORT [-h]
+ * A send() on a non-blocking socket can take less than it is given. The
+ * unsent rest of one chunk waits in the client's "pending" area; while it
+ * waits the server watches for EPOLLOUT instead of EPOLLIN, so it never reads
+ * more than it can send back (back-pressure, with bounded memory).
+ *
+ * Usage: ./server IP PORT [-h] [-e]
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define READ_CHUNK 65536    /* bytes asked of one recv() */
+#define MAX_EVENTS 1024     /* events taken from one epoll_wait() */
+
+/* What the server keeps per client socket, in a table indexed by fd. */
+struct client {
+    char  *pending;        /* owned: bytes read but not yet echoed, or NULL */
+    size_t pending_len;    /* bytes in pending */
+    size_t pending_off;    /* bytes of pending already sent */
+};
+
+static struct client *clients;     /* indexed by fd; grows on demand */
+static size_t nclients;            /* entries in clients */
+static bool edge_triggered;        /* -e: client sockets use EPOLLET */
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: server IP PORT [-h]\n"
+    fprintf(out, "usage: server IP PORT [-h] [-e]\n"
                  "  IP    dotted IPv4 address to bind, e.g. 127.0.0.1\n"
                  "  PORT  TCP port, 0 for any free port\n"
-                 "  -h    show this help\n");
+                 "  -h    show this help\n"
+                 "  -e    edge-triggered client sockets (default level-triggered)\n");
 }
 
 /* Prints one line naming the problem and exits with status 2. */
@@ -47,38 +68,143 @@ static int parse_port(const char *s, uint16_t *port)
     return 0;
 }
 
-/* Sends all of buf, blocking as long as it takes. Returns -1 on error. */
-static int send_all(int fd, const char *buf, size_t len)
+/* Sends what the socket takes now. Returns the bytes sent (maybe fewer than
+ * len when the send buffer is full), or -1 on error. */
+static ssize_t send_some(int fd, const char *buf, size_t len)
 {
-    while (len > 0) {
-        ssize_t n = send(fd, buf, len, 0);
+    size_t sent = 0;
+    while (sent < len) {
+        ssize_t n = send(fd, buf + sent, len - sent, 0);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
             return -1;
         }
-        buf += n;
-        len -= (size_t)n;
+        sent += (size_t)n;
     }
-    return 0;
+    return (ssize_t)sent;
 }
 
-/* Echoes everything the client sends until it closes its side. */
-static void serve_client(int fd)
+/* The events a client socket is watched for: EPOLLIN while nothing is
+ * pending, EPOLLOUT while a chunk waits to be sent. */
+static int watch_client(int epfd, int op, int fd, uint32_t events)
+{
+    struct epoll_event ev = { .events = events, .data.fd = fd };
+    if (edge_triggered)
+        ev.events |= EPOLLET;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+
+static struct client *client_at(int fd)
+{
+    if ((size_t)fd >= nclients) {
+        size_t n = nclients ? nclients : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        struct client *bigger = realloc(clients, n * sizeof(*clients));
+        if (!bigger)
+            return NULL;
+        memset(bigger + nclients, 0, (n - nclients) * sizeof(*clients));
+        clients = bigger;
+        nclients = n;
+    }
+    return &clients[fd];
+}
+
+static void close_client(int epfd, int fd)
+{
+    struct client *c = &clients[fd];
+    /* Leave the epoll set before close(): the fd number is reused at once. */
+    epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+    free(c->pending);
+    memset(c, 0, sizeof(*c));
+    close(fd);
+}
+
+/* Accepts every waiting connection. */
+static void accept_clients(int epfd, int listen_fd)
+{
+    for (;;) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                perror("server: accept");   /* EMFILE: see notes/step10 */
+            return;
+        }
+        if (!client_at(fd) || watch_client(epfd, EPOLL_CTL_ADD, fd, EPOLLIN) < 0) {
+            perror("server: new client");
+            close(fd);
+        }
+    }
+}
+
+/* The client sent something (or closed, or failed): echo what is there.
+ * LT reads once per readiness; ET must read until EAGAIN. */
+static void client_readable(int epfd, int fd)
 {
     static char buf[READ_CHUNK];
 
     for (;;) {
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
-        if (n > 0) {
-            if (send_all(fd, buf, (size_t)n) < 0)
-                return;               /* peer vanished (EPIPE, ECONNRESET) */
-        } else if (n == 0) {
-            return;                   /* peer closed its write side */
-        } else if (errno != EINTR) {
-            return;                   /* ECONNRESET and friends */
+        if (n == 0) {
+            close_client(epfd, fd);           /* peer closed its write side */
+            return;
         }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                close_client(epfd, fd);       /* ECONNRESET and friends */
+            return;
+        }
+        ssize_t sent = send_some(fd, buf, (size_t)n);
+        if (sent < 0) {
+            close_client(epfd, fd);
+            return;
+        }
+        if (sent < n) {
+            /* The send buffer is full: keep the rest, stop reading. */
+            struct client *c = &clients[fd];
+            c->pending_len = (size_t)(n - sent);
+            c->pending_off = 0;
+            c->pending = malloc(c->pending_len);
+            if (!c->pending ||
+                watch_client(epfd, EPOLL_CTL_MOD, fd, EPOLLOUT) < 0) {
+                perror("server: pending");
+                close_client(epfd, fd);
+                return;
+            }
+            memcpy(c->pending, buf + sent, c->pending_len);
+            return;
+        }
+        if (!edge_triggered)
+            return;                           /* LT reports the rest again */
     }
+}
+
+/* The send buffer has room again: send the pending chunk, then read again. */
+static void client_writable(int epfd, int fd)
+{
+    struct client *c = &clients[fd];
+    ssize_t sent = send_some(fd, c->pending + c->pending_off,
+                             c->pending_len - c->pending_off);
+    if (sent < 0) {
+        close_client(epfd, fd);
+        return;
+    }
+    c->pending_off += (size_t)sent;
+    if (c->pending_off < c->pending_len)
+        return;                               /* wait for the next EPOLLOUT */
+    free(c->pending);
+    c->pending = NULL;
+    /* EPOLL_CTL_MOD re-checks readiness: data that arrived meanwhile is
+     * reported even in ET mode. */
+    if (watch_client(epfd, EPOLL_CTL_MOD, fd, EPOLLIN) < 0)
+        close_client(epfd, fd);
 }
 
 int main(int argc, char **argv)
@@ -90,6 +216,10 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
+        }
+        if (strcmp(argv[i], "-e") == 0) {
+            edge_triggered = true;
+            continue;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0')
             bad_argument("unknown option %s", argv[i]);
@@ -113,7 +243,7 @@ int main(int argc, char **argv)
     /* A client that resets while we send must not kill the server. */
     signal(SIGPIPE, SIG_IGN);
 
-    int listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (listen_fd < 0) {
         perror("server: socket");
         return 1;
@@ -139,15 +269,34 @@ int main(int argc, char **argv)
     printf("listening on %s:%u\n", ip, ntohs(addr.sin_port));
     fflush(stdout);
 
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0) {
+        perror("server: epoll_create1");
+        return 1;
+    }
+    struct epoll_event ev = { .events = EPOLLIN, .data.fd = listen_fd };
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev) < 0) {
+        perror("server: epoll_ctl");
+        return 1;
+    }
+
+    static struct epoll_event events[MAX_EVENTS];
     for (;;) {
-        int fd = accept(listen_fd, NULL, NULL);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
+        int n = epoll_wait(epfd, events, MAX_EVENTS, -1);
+        if (n < 0) {
+            if (errno == EINTR)
                 continue;
-            perror("server: accept");
-            continue;
+            perror("server: epoll_wait");
+            return 1;
         }
-        serve_client(fd);
-        close(fd);
+        for (int i = 0; i < n; i++) {
+            int fd = events[i].data.fd;
+            if (fd == listen_fd)
+                accept_clients(epfd, listen_fd);
+            else if (clients[fd].pending)
+                client_writable(epfd, fd);    /* EPOLLOUT, or an error */
+            else
+                client_readable(epfd, fd);    /* EPOLLIN, EOF or an error */
+        }
     }
 }
