@@ -1,32 +1,31 @@
-/* main.c - step02: one thread serves many clients with epoll.
+/* main.c - step03: the step02 server, with its plumbing moved into classes.
  *
- * Every socket is non-blocking and watched by one epoll instance; the thread
- * sleeps only in epoll_wait(). The listening socket is level-triggered.
+ * InetAddress (inet_address.c) holds an address, Socket (socket.c) owns an
+ * fd and knows the socket calls, Epoll (epoll.c) owns the epoll instance.
+ * What stays here is what the application decides: the command line, the
+ * socket options, and what to do with a readable or writable client.
+ *
  * Client sockets are level-triggered (LT) by default; with -e they are
- * edge-triggered (ET) and every readiness is drained until EAGAIN, because
- * an edge is reported once and data left in the socket would wait forever.
- *
- * A send() on a non-blocking socket can take less than it is given. The
- * unsent rest of one chunk waits in the client's "pending" area; while it
- * waits the server watches for EPOLLOUT instead of EPOLLIN, so it never reads
- * more than it can send back (back-pressure, with bounded memory).
+ * edge-triggered (ET) and every readiness is drained until EAGAIN.
+ * A chunk the kernel does not take waits in the client's "pending" area
+ * while the socket is watched for EPOLLOUT instead of EPOLLIN.
  *
  * Usage: ./server IP PORT [-h] [-e]
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
-#include <unistd.h>
+
+#include "epoll.h"
+#include "inet_address.h"
+#include "log.h"
+#include "socket.h"
 
 #define READ_CHUNK 65536    /* bytes asked of one recv() */
-#define MAX_EVENTS 1024     /* events taken from one epoll_wait() */
 
 /* What the server keeps per client socket, in a table indexed by fd. */
 struct client {
@@ -89,12 +88,9 @@ static ssize_t send_some(int fd, const char *buf, size_t len)
 
 /* The events a client socket is watched for: EPOLLIN while nothing is
  * pending, EPOLLOUT while a chunk waits to be sent. */
-static int watch_client(int epfd, int op, int fd, uint32_t events)
+static uint32_t client_events(uint32_t events)
 {
-    struct epoll_event ev = { .events = events, .data.fd = fd };
-    if (edge_triggered)
-        ev.events |= EPOLLET;
-    return epoll_ctl(epfd, op, fd, &ev);
+    return edge_triggered ? events | EPOLLET : events;
 }
 
 static struct client *client_at(int fd)
@@ -113,57 +109,60 @@ static struct client *client_at(int fd)
     return &clients[fd];
 }
 
-static void close_client(int epfd, int fd)
+static void close_client(struct epoll *ep, int fd)
 {
     struct client *c = &clients[fd];
     /* Leave the epoll set before close(): the fd number is reused at once. */
-    epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+    epoll_remove_fd(ep, fd);
     free(c->pending);
     memset(c, 0, sizeof(*c));
-    close(fd);
+    struct socket s;
+    socket_init(&s, fd);
+    socket_close(&s);
 }
 
 /* Accepts every waiting connection. */
-static void accept_clients(int epfd, int listen_fd)
+static void accept_clients(struct epoll *ep, struct socket *listener)
 {
     for (;;) {
-        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
+        struct socket client;
+        if (socket_accept(listener, &client, NULL) < 0) {
+            if (errno == ECONNABORTED)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                perror("server: accept");   /* EMFILE: see notes/step10 */
+                log_error("accept: %s", strerror(errno)); /* EMFILE: step10 */
             return;
         }
-        if (!client_at(fd) || watch_client(epfd, EPOLL_CTL_ADD, fd, EPOLLIN) < 0) {
-            perror("server: new client");
-            close(fd);
+        if (!client_at(client.fd) ||
+            epoll_add_fd(ep, client.fd, client_events(EPOLLIN)) < 0) {
+            log_error("new client: %s", strerror(errno));
+            socket_close(&client);
         }
     }
 }
 
 /* The client sent something (or closed, or failed): echo what is there.
  * LT reads once per readiness; ET must read until EAGAIN. */
-static void client_readable(int epfd, int fd)
+static void client_readable(struct epoll *ep, int fd)
 {
     static char buf[READ_CHUNK];
 
     for (;;) {
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
         if (n == 0) {
-            close_client(epfd, fd);           /* peer closed its write side */
+            close_client(ep, fd);             /* peer closed its write side */
             return;
         }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                close_client(epfd, fd);       /* ECONNRESET and friends */
+                close_client(ep, fd);         /* ECONNRESET and friends */
             return;
         }
         ssize_t sent = send_some(fd, buf, (size_t)n);
         if (sent < 0) {
-            close_client(epfd, fd);
+            close_client(ep, fd);
             return;
         }
         if (sent < n) {
@@ -173,9 +172,9 @@ static void client_readable(int epfd, int fd)
             c->pending_off = 0;
             c->pending = malloc(c->pending_len);
             if (!c->pending ||
-                watch_client(epfd, EPOLL_CTL_MOD, fd, EPOLLOUT) < 0) {
-                perror("server: pending");
-                close_client(epfd, fd);
+                epoll_modify_fd(ep, fd, client_events(EPOLLOUT)) < 0) {
+                log_error("pending: %s", strerror(errno));
+                close_client(ep, fd);
                 return;
             }
             memcpy(c->pending, buf + sent, c->pending_len);
@@ -187,13 +186,13 @@ static void client_readable(int epfd, int fd)
 }
 
 /* The send buffer has room again: send the pending chunk, then read again. */
-static void client_writable(int epfd, int fd)
+static void client_writable(struct epoll *ep, int fd)
 {
     struct client *c = &clients[fd];
     ssize_t sent = send_some(fd, c->pending + c->pending_off,
                              c->pending_len - c->pending_off);
     if (sent < 0) {
-        close_client(epfd, fd);
+        close_client(ep, fd);
         return;
     }
     c->pending_off += (size_t)sent;
@@ -203,8 +202,8 @@ static void client_writable(int epfd, int fd)
     c->pending = NULL;
     /* EPOLL_CTL_MOD re-checks readiness: data that arrived meanwhile is
      * reported even in ET mode. */
-    if (watch_client(epfd, EPOLL_CTL_MOD, fd, EPOLLIN) < 0)
-        close_client(epfd, fd);
+    if (epoll_modify_fd(ep, fd, client_events(EPOLLIN)) < 0)
+        close_client(ep, fd);
 }
 
 int main(int argc, char **argv)
@@ -230,73 +229,68 @@ int main(int argc, char **argv)
     if (npositional < 2)
         bad_argument("%s", "expected IP and PORT");
 
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof(addr));
-    addr.sin_family = AF_INET;
-    if (inet_pton(AF_INET, positional[0], &addr.sin_addr) != 1)
-        bad_argument("bad IPv4 address '%s'", positional[0]);
     uint16_t port;
     if (parse_port(positional[1], &port) < 0)
         bad_argument("bad port '%s'", positional[1]);
-    addr.sin_port = htons(port);
+    struct inet_address addr;
+    if (inet_address_init(&addr, positional[0], port) < 0)
+        bad_argument("bad IPv4 address '%s'", positional[0]);
 
     /* A client that resets while we send must not kill the server. */
     signal(SIGPIPE, SIG_IGN);
 
-    int listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (listen_fd < 0) {
-        perror("server: socket");
+    struct socket listener;
+    if (socket_open(&listener) < 0) {
+        log_error("socket: %s", strerror(errno));
         return 1;
     }
-    if (bind(listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        fprintf(stderr, "server: bind %s:%s: %s\n", positional[0],
-                positional[1], strerror(errno));
-        return errno == EADDRINUSE ? 1 : 2;
+    /* The options the course sets on its listening socket. Accepted
+     * sockets inherit TCP_NODELAY and SO_KEEPALIVE on Linux. */
+    if (socket_set_reuse_addr(&listener, true) < 0 ||
+        socket_set_reuse_port(&listener, true) < 0 ||
+        socket_set_tcp_nodelay(&listener, true) < 0 ||
+        socket_set_keep_alive(&listener, true) < 0) {
+        log_error("setsockopt: %s", strerror(errno));
+        return 1;
     }
-    if (listen(listen_fd, SOMAXCONN) < 0) {
-        perror("server: listen");
+    if (socket_bind(&listener, &addr) < 0) {
+        int saved = errno;
+        fprintf(stderr, "server: bind %s:%s: %s\n", positional[0],
+                positional[1], strerror(saved));
+        return saved == EADDRINUSE ? 1 : 2;
+    }
+    if (socket_listen(&listener) < 0 ||
+        socket_local_address(&listener, &addr) < 0) {
+        log_error("listen: %s", strerror(errno));
         return 1;
     }
 
     /* Port 0 asked the kernel to choose: report the port actually bound. */
-    socklen_t len = sizeof(addr);
-    if (getsockname(listen_fd, (struct sockaddr *)&addr, &len) < 0) {
-        perror("server: getsockname");
-        return 1;
-    }
-    char ip[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof(ip));
-    printf("listening on %s:%u\n", ip, ntohs(addr.sin_port));
+    char name[INET_ADDRESS_STRLEN];
+    printf("listening on %s\n", inet_address_to_string(&addr, name, sizeof(name)));
     fflush(stdout);
 
-    int epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (epfd < 0) {
-        perror("server: epoll_create1");
-        return 1;
-    }
-    struct epoll_event ev = { .events = EPOLLIN, .data.fd = listen_fd };
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev) < 0) {
-        perror("server: epoll_ctl");
+    struct epoll *ep = epoll_new();
+    if (!ep || epoll_add_fd(ep, listener.fd, EPOLLIN) < 0) {
+        log_error("epoll: %s", strerror(errno));
         return 1;
     }
 
-    static struct epoll_event events[MAX_EVENTS];
     for (;;) {
-        int n = epoll_wait(epfd, events, MAX_EVENTS, -1);
+        struct epoll_event *events;
+        int n = epoll_poll(ep, -1, &events);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            perror("server: epoll_wait");
+            log_error("epoll_wait: %s", strerror(errno));
             return 1;
         }
         for (int i = 0; i < n; i++) {
             int fd = events[i].data.fd;
-            if (fd == listen_fd)
-                accept_clients(epfd, listen_fd);
+            if (fd == listener.fd)
+                accept_clients(ep, &listener);
             else if (clients[fd].pending)
-                client_writable(epfd, fd);    /* EPOLLOUT, or an error */
+                client_writable(ep, fd);      /* EPOLLOUT, or an error */
             else
-                client_readable(epfd, fd);    /* EPOLLIN, EOF or an error */
+                client_readable(ep, fd);      /* EPOLLIN, EOF or an error */
         }
     }
 }
