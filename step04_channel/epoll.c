@@ -2,8 +2,11 @@
 #include "epoll.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include "channel.h"
 
 struct epoll {
     int epfd;                                    /* owned */
@@ -31,32 +34,31 @@ void epoll_free(struct epoll *ep)
     free(ep);
 }
 
-static int control(struct epoll *ep, int op, int fd, uint32_t events)
+int epoll_update_channel(struct epoll *ep, struct channel *ch)
 {
-    struct epoll_event ev = { .events = events, .data.fd = fd };
-    return epoll_ctl(ep->epfd, op, fd, &ev);
+    struct epoll_event ev = { .events = ch->events, .data.ptr = ch };
+    int op = ch->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(ep->epfd, op, ch->fd, &ev) < 0)
+        return -1;
+    ch->in_epoll = true;
+    return 0;
 }
 
-int epoll_add_fd(struct epoll *ep, int fd, uint32_t events)
+int epoll_remove_channel(struct epoll *ep, struct channel *ch)
 {
-    return control(ep, EPOLL_CTL_ADD, fd, events);
+    ch->in_epoll = false;
+    return epoll_ctl(ep->epfd, EPOLL_CTL_DEL, ch->fd, NULL);
 }
 
-int epoll_modify_fd(struct epoll *ep, int fd, uint32_t events)
-{
-    return control(ep, EPOLL_CTL_MOD, fd, events);
-}
-
-int epoll_remove_fd(struct epoll *ep, int fd)
-{
-    return control(ep, EPOLL_CTL_DEL, fd, 0);
-}
-
-int epoll_poll(struct epoll *ep, int timeout_ms, struct epoll_event **events)
+int epoll_poll(struct epoll *ep, int timeout_ms, struct channel **active)
 {
     int n = epoll_wait(ep->epfd, ep->events, EPOLL_MAX_EVENTS, timeout_ms);
-    if (n < 0 && errno == EINTR)
-        n = 0;
-    *events = ep->events;
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    for (int i = 0; i < n; i++) {
+        struct channel *ch = ep->events[i].data.ptr;
+        ch->revents = ep->events[i].events;
+        active[i] = ch;
+    }
     return n;
 }

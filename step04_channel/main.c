@@ -1,25 +1,25 @@
-/* main.c - step03: the step02 server, with its plumbing moved into classes.
+/* main.c - step04: every fd gets a Channel, and epoll hands back channels.
  *
- * InetAddress (inet_address.c) holds an address, Socket (socket.c) owns an
- * fd and knows the socket calls, Epoll (epoll.c) owns the epoll instance.
- * What stays here is what the application decides: the command line, the
- * socket options, and what to do with a readable or writable client.
+ * The epoll_event of each fd points at its channel (data.ptr), and the
+ * channel carries the callbacks of whoever owns the fd: the listener's
+ * channel accepts, a client's channel echoes. The loop below no longer asks
+ * "which fd is this?"; it tells each ready channel to handle its event.
  *
- * Client sockets are level-triggered (LT) by default; with -e they are
- * edge-triggered (ET) and every readiness is drained until EAGAIN.
- * A chunk the kernel does not take waits in the client's "pending" area
- * while the socket is watched for EPOLLOUT instead of EPOLLIN.
+ * Client sockets are edge-triggered, as in the course, and every readiness
+ * is drained until EAGAIN. A chunk the kernel does not take waits in the
+ * client's "pending" area while the socket is watched for EPOLLOUT instead
+ * of EPOLLIN.
  *
- * Usage: ./server IP PORT [-h] [-e]
+ * Usage: ./server IP PORT [-h]
  */
 #include <errno.h>
 #include <signal.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "channel.h"
 #include "epoll.h"
 #include "inet_address.h"
 #include "log.h"
@@ -27,24 +27,27 @@
 
 #define READ_CHUNK 65536    /* bytes asked of one recv() */
 
-/* What the server keeps per client socket, in a table indexed by fd. */
-struct client {
-    char  *pending;        /* owned: bytes read but not yet echoed, or NULL */
-    size_t pending_len;    /* bytes in pending */
-    size_t pending_off;    /* bytes of pending already sent */
+/* The listening socket and its channel. */
+struct listener {
+    struct socket sock;        /* owned */
+    struct channel channel;    /* ctx = this listener */
 };
 
-static struct client *clients;     /* indexed by fd; grows on demand */
-static size_t nclients;            /* entries in clients */
-static bool edge_triggered;        /* -e: client sockets use EPOLLET */
+/* One client connection, reached from epoll through its channel. */
+struct client {
+    struct socket sock;        /* owned */
+    struct channel channel;    /* ctx = this client */
+    char  *pending;            /* owned: bytes read but not yet echoed, or NULL */
+    size_t pending_len;        /* bytes in pending */
+    size_t pending_off;        /* bytes of pending already sent */
+};
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: server IP PORT [-h] [-e]\n"
+    fprintf(out, "usage: server IP PORT [-h]\n"
                  "  IP    dotted IPv4 address to bind, e.g. 127.0.0.1\n"
                  "  PORT  TCP port, 0 for any free port\n"
-                 "  -h    show this help\n"
-                 "  -e    edge-triggered client sockets (default level-triggered)\n");
+                 "  -h    show this help\n");
 }
 
 /* Prints one line naming the problem and exits with status 2. */
@@ -86,113 +89,108 @@ static ssize_t send_some(int fd, const char *buf, size_t len)
     return (ssize_t)sent;
 }
 
-/* The events a client socket is watched for: EPOLLIN while nothing is
- * pending, EPOLLOUT while a chunk waits to be sent. */
-static uint32_t client_events(uint32_t events)
+static void close_client(struct client *c)
 {
-    return edge_triggered ? events | EPOLLET : events;
-}
-
-static struct client *client_at(int fd)
-{
-    if ((size_t)fd >= nclients) {
-        size_t n = nclients ? nclients : 64;
-        while (n <= (size_t)fd)
-            n *= 2;
-        struct client *bigger = realloc(clients, n * sizeof(*clients));
-        if (!bigger)
-            return NULL;
-        memset(bigger + nclients, 0, (n - nclients) * sizeof(*clients));
-        clients = bigger;
-        nclients = n;
-    }
-    return &clients[fd];
-}
-
-static void close_client(struct epoll *ep, int fd)
-{
-    struct client *c = &clients[fd];
     /* Leave the epoll set before close(): the fd number is reused at once. */
-    epoll_remove_fd(ep, fd);
+    channel_remove(&c->channel);
+    socket_close(&c->sock);
     free(c->pending);
-    memset(c, 0, sizeof(*c));
-    struct socket s;
-    socket_init(&s, fd);
-    socket_close(&s);
+    free(c);
 }
 
-/* Accepts every waiting connection. */
-static void accept_clients(struct epoll *ep, struct socket *listener)
+/* The channel callbacks for a client: ctx is the struct client. */
+static void client_readable(void *ctx);
+static void client_writable(void *ctx);
+
+static void client_closed(void *ctx)
 {
+    close_client(ctx);
+}
+
+/* Accepts every waiting connection: the listener channel's read callback. */
+static void accept_clients(void *ctx)
+{
+    struct listener *l = ctx;
+
     for (;;) {
-        struct socket client;
-        if (socket_accept(listener, &client, NULL) < 0) {
+        struct socket sock;
+        if (socket_accept(&l->sock, &sock, NULL) < 0) {
             if (errno == ECONNABORTED)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 log_error("accept: %s", strerror(errno)); /* EMFILE: step10 */
             return;
         }
-        if (!client_at(client.fd) ||
-            epoll_add_fd(ep, client.fd, client_events(EPOLLIN)) < 0) {
+        struct client *c = calloc(1, sizeof(*c));
+        if (!c) {
             log_error("new client: %s", strerror(errno));
-            socket_close(&client);
+            socket_close(&sock);
+            continue;
+        }
+        c->sock = sock;
+        channel_init(&c->channel, l->channel.ep, sock.fd, c);
+        channel_set_read_callback(&c->channel, client_readable);
+        channel_set_write_callback(&c->channel, client_writable);
+        channel_set_close_callback(&c->channel, client_closed);
+        channel_set_error_callback(&c->channel, client_closed);
+        channel_use_et(&c->channel);
+        if (channel_enable_reading(&c->channel) < 0) {
+            log_error("new client: %s", strerror(errno));
+            close_client(c);
         }
     }
 }
 
 /* The client sent something (or closed, or failed): echo what is there.
- * LT reads once per readiness; ET must read until EAGAIN. */
-static void client_readable(struct epoll *ep, int fd)
+ * Edge-triggered: read until EAGAIN, or the rest would wait forever. */
+static void client_readable(void *ctx)
 {
     static char buf[READ_CHUNK];
+    struct client *c = ctx;
 
     for (;;) {
-        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        ssize_t n = recv(c->sock.fd, buf, sizeof(buf), 0);
         if (n == 0) {
-            close_client(ep, fd);             /* peer closed its write side */
+            close_client(c);                  /* peer closed its write side */
             return;
         }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                close_client(ep, fd);         /* ECONNRESET and friends */
+                close_client(c);              /* ECONNRESET and friends */
             return;
         }
-        ssize_t sent = send_some(fd, buf, (size_t)n);
+        ssize_t sent = send_some(c->sock.fd, buf, (size_t)n);
         if (sent < 0) {
-            close_client(ep, fd);
+            close_client(c);
             return;
         }
         if (sent < n) {
             /* The send buffer is full: keep the rest, stop reading. */
-            struct client *c = &clients[fd];
             c->pending_len = (size_t)(n - sent);
             c->pending_off = 0;
             c->pending = malloc(c->pending_len);
-            if (!c->pending ||
-                epoll_modify_fd(ep, fd, client_events(EPOLLOUT)) < 0) {
+            if (!c->pending || channel_disable_reading(&c->channel) < 0 ||
+                channel_enable_writing(&c->channel) < 0) {
                 log_error("pending: %s", strerror(errno));
-                close_client(ep, fd);
+                close_client(c);
                 return;
             }
             memcpy(c->pending, buf + sent, c->pending_len);
             return;
         }
-        if (!edge_triggered)
-            return;                           /* LT reports the rest again */
     }
 }
 
 /* The send buffer has room again: send the pending chunk, then read again. */
-static void client_writable(struct epoll *ep, int fd)
+static void client_writable(void *ctx)
 {
-    struct client *c = &clients[fd];
-    ssize_t sent = send_some(fd, c->pending + c->pending_off,
+    struct client *c = ctx;
+    ssize_t sent = send_some(c->sock.fd, c->pending + c->pending_off,
                              c->pending_len - c->pending_off);
     if (sent < 0) {
-        close_client(ep, fd);
+        close_client(c);
         return;
     }
     c->pending_off += (size_t)sent;
@@ -202,8 +200,9 @@ static void client_writable(struct epoll *ep, int fd)
     c->pending = NULL;
     /* EPOLL_CTL_MOD re-checks readiness: data that arrived meanwhile is
      * reported even in ET mode. */
-    if (epoll_modify_fd(ep, fd, client_events(EPOLLIN)) < 0)
-        close_client(ep, fd);
+    if (channel_disable_writing(&c->channel) < 0 ||
+        channel_enable_reading(&c->channel) < 0)
+        close_client(c);
 }
 
 int main(int argc, char **argv)
@@ -215,10 +214,6 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
-        }
-        if (strcmp(argv[i], "-e") == 0) {
-            edge_triggered = true;
-            continue;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0')
             bad_argument("unknown option %s", argv[i]);
@@ -239,28 +234,28 @@ int main(int argc, char **argv)
     /* A client that resets while we send must not kill the server. */
     signal(SIGPIPE, SIG_IGN);
 
-    struct socket listener;
-    if (socket_open(&listener) < 0) {
+    struct listener listener;
+    if (socket_open(&listener.sock) < 0) {
         log_error("socket: %s", strerror(errno));
         return 1;
     }
     /* The options the course sets on its listening socket. Accepted
      * sockets inherit TCP_NODELAY and SO_KEEPALIVE on Linux. */
-    if (socket_set_reuse_addr(&listener, true) < 0 ||
-        socket_set_reuse_port(&listener, true) < 0 ||
-        socket_set_tcp_nodelay(&listener, true) < 0 ||
-        socket_set_keep_alive(&listener, true) < 0) {
+    if (socket_set_reuse_addr(&listener.sock, true) < 0 ||
+        socket_set_reuse_port(&listener.sock, true) < 0 ||
+        socket_set_tcp_nodelay(&listener.sock, true) < 0 ||
+        socket_set_keep_alive(&listener.sock, true) < 0) {
         log_error("setsockopt: %s", strerror(errno));
         return 1;
     }
-    if (socket_bind(&listener, &addr) < 0) {
+    if (socket_bind(&listener.sock, &addr) < 0) {
         int saved = errno;
         fprintf(stderr, "server: bind %s:%s: %s\n", positional[0],
                 positional[1], strerror(saved));
         return saved == EADDRINUSE ? 1 : 2;
     }
-    if (socket_listen(&listener) < 0 ||
-        socket_local_address(&listener, &addr) < 0) {
+    if (socket_listen(&listener.sock) < 0 ||
+        socket_local_address(&listener.sock, &addr) < 0) {
         log_error("listen: %s", strerror(errno));
         return 1;
     }
@@ -271,26 +266,27 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     struct epoll *ep = epoll_new();
-    if (!ep || epoll_add_fd(ep, listener.fd, EPOLLIN) < 0) {
+    if (!ep) {
+        log_error("epoll: %s", strerror(errno));
+        return 1;
+    }
+    /* The listener stays level-triggered: a connection left in the backlog
+     * is reported again. */
+    channel_init(&listener.channel, ep, listener.sock.fd, &listener);
+    channel_set_read_callback(&listener.channel, accept_clients);
+    if (channel_enable_reading(&listener.channel) < 0) {
         log_error("epoll: %s", strerror(errno));
         return 1;
     }
 
+    static struct channel *active[EPOLL_MAX_EVENTS];
     for (;;) {
-        struct epoll_event *events;
-        int n = epoll_poll(ep, -1, &events);
+        int n = epoll_poll(ep, -1, active);
         if (n < 0) {
             log_error("epoll_wait: %s", strerror(errno));
             return 1;
         }
-        for (int i = 0; i < n; i++) {
-            int fd = events[i].data.fd;
-            if (fd == listener.fd)
-                accept_clients(ep, &listener);
-            else if (clients[fd].pending)
-                client_writable(ep, fd);      /* EPOLLOUT, or an error */
-            else
-                client_readable(ep, fd);      /* EPOLLIN, EOF or an error */
-        }
+        for (int i = 0; i < n; i++)
+            channel_handle_event(active[i]);
     }
 }
