@@ -4,17 +4,18 @@
 #include <stddef.h>
 #include <sys/epoll.h>
 
-#include "epoll.h"
+#include "event_loop.h"
 
 /* EPOLLRDHUP makes a FIN visible as such; it is handled as a read, because
  * data that came before the FIN must still be read (see channel_handle_event). */
 #define READ_EVENTS (EPOLLIN | EPOLLPRI | EPOLLRDHUP)
 #define WRITE_EVENTS EPOLLOUT
 
-void channel_init(struct channel *ch, struct epoll *ep, int fd, void *ctx)
+void channel_init(struct channel *ch, struct event_loop *loop, int fd,
+                  void *ctx)
 {
     ch->fd = fd;
-    ch->ep = ep;
+    ch->loop = loop;
     ch->in_epoll = false;
     ch->events = 0;
     ch->revents = 0;
@@ -52,7 +53,7 @@ void channel_use_et(struct channel *ch)
 
 static int update(struct channel *ch)
 {
-    return epoll_update_channel(ch->ep, ch);
+    return event_loop_update_channel(ch->loop, ch);
 }
 
 int channel_enable_reading(struct channel *ch)
@@ -93,7 +94,7 @@ bool channel_is_writing(const struct channel *ch)
 void channel_remove(struct channel *ch)
 {
     if (ch->in_epoll)
-        epoll_remove_channel(ch->ep, ch);
+        event_loop_remove_channel(ch->loop, ch);
 }
 
 /* The order matters. EPOLLHUP without EPOLLIN: both directions are shut and

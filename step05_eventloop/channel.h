@@ -7,9 +7,10 @@
  * ready event leads straight to the channel and from there to the owner's
  * callbacks: no lookup by fd.
  *
- * The owner embeds the channel, sets its callbacks and ctx, and must remove
- * it (channel_remove) before closing the fd or freeing the memory.
- * Single-threaded: only the thread that runs the epoll loop touches it.
+ * A channel belongs to one event loop, through which it updates the epoll
+ * set. The owner embeds the channel, sets its callbacks and ctx, and must
+ * remove it (channel_remove) before closing the fd or freeing the memory.
+ * Only the thread that runs the channel's loop touches it.
  */
 #ifndef CHANNEL_H
 #define CHANNEL_H
@@ -17,13 +18,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct epoll;
+struct event_loop;
 
 typedef void (*channel_callback)(void *ctx);
 
 struct channel {
     int fd;                           /* not owned */
-    struct epoll *ep;                 /* the epoll set fd belongs to; not owned */
+    struct event_loop *loop;          /* the loop fd belongs to; not owned */
     bool in_epoll;                    /* added to ep: update is MOD, not ADD */
     uint32_t events;                  /* what the owner wants to hear about */
     uint32_t revents;                 /* what the last epoll_wait() reported */
@@ -34,8 +35,9 @@ struct channel {
     void *ctx;                        /* passed to every callback; not owned */
 };
 
-/* Prepares ch for fd on ep; no events yet, the fd is not in the set. */
-void channel_init(struct channel *ch, struct epoll *ep, int fd, void *ctx);
+/* Prepares ch for fd in loop; no events yet, the fd is not in the set. */
+void channel_init(struct channel *ch, struct event_loop *loop, int fd,
+                  void *ctx);
 
 void channel_set_read_callback(struct channel *ch, channel_callback fn);
 void channel_set_write_callback(struct channel *ch, channel_callback fn);

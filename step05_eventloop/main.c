@@ -1,9 +1,9 @@
-/* main.c - step04: every fd gets a Channel, and epoll hands back channels.
+/* main.c - step05: an EventLoop runs the loop; main() only sets it up.
  *
- * The epoll_event of each fd points at its channel (data.ptr), and the
- * channel carries the callbacks of whoever owns the fd: the listener's
- * channel accepts, a client's channel echoes. The loop below no longer asks
- * "which fd is this?"; it tells each ready channel to handle its event.
+ * The loop (event_loop.c) owns the epoll set, waits, and tells each ready
+ * channel to handle its event. Channels belong to the loop. Whoever creates
+ * a channel gives it its callbacks: the listener's channel accepts, a
+ * client's channel echoes.
  *
  * Client sockets are edge-triggered, as in the course, and every readiness
  * is drained until EAGAIN. A chunk the kernel does not take waits in the
@@ -20,7 +20,7 @@
 #include <sys/socket.h>
 
 #include "channel.h"
-#include "epoll.h"
+#include "event_loop.h"
 #include "inet_address.h"
 #include "log.h"
 #include "socket.h"
@@ -128,7 +128,7 @@ static void accept_clients(void *ctx)
             continue;
         }
         c->sock = sock;
-        channel_init(&c->channel, l->channel.ep, sock.fd, c);
+        channel_init(&c->channel, l->channel.loop, sock.fd, c);
         channel_set_read_callback(&c->channel, client_readable);
         channel_set_write_callback(&c->channel, client_writable);
         channel_set_close_callback(&c->channel, client_closed);
@@ -265,28 +265,23 @@ int main(int argc, char **argv)
     printf("listening on %s\n", inet_address_to_string(&addr, name, sizeof(name)));
     fflush(stdout);
 
-    struct epoll *ep = epoll_new();
-    if (!ep) {
-        log_error("epoll: %s", strerror(errno));
+    struct event_loop *loop = event_loop_new();
+    if (!loop) {
+        log_error("event loop: %s", strerror(errno));
         return 1;
     }
     /* The listener stays level-triggered: a connection left in the backlog
      * is reported again. */
-    channel_init(&listener.channel, ep, listener.sock.fd, &listener);
+    channel_init(&listener.channel, loop, listener.sock.fd, &listener);
     channel_set_read_callback(&listener.channel, accept_clients);
     if (channel_enable_reading(&listener.channel) < 0) {
         log_error("epoll: %s", strerror(errno));
         return 1;
     }
 
-    static struct channel *active[EPOLL_MAX_EVENTS];
-    for (;;) {
-        int n = epoll_poll(ep, -1, active);
-        if (n < 0) {
-            log_error("epoll_wait: %s", strerror(errno));
-            return 1;
-        }
-        for (int i = 0; i < n; i++)
-            channel_handle_event(active[i]);
+    if (event_loop_run(loop) < 0) {
+        log_error("epoll_wait: %s", strerror(errno));
+        return 1;
     }
+    return 0;
 }
