@@ -23,6 +23,8 @@ void channel_init(struct channel *ch, struct event_loop *loop, int fd,
     ch->write_callback = NULL;
     ch->close_callback = NULL;
     ch->error_callback = NULL;
+    ch->hold = NULL;
+    ch->release = NULL;
     ch->ctx = ctx;
 }
 
@@ -44,6 +46,13 @@ void channel_set_close_callback(struct channel *ch, channel_callback fn)
 void channel_set_error_callback(struct channel *ch, channel_callback fn)
 {
     ch->error_callback = fn;
+}
+
+void channel_tie(struct channel *ch, channel_callback hold,
+                 channel_callback release)
+{
+    ch->hold = hold;
+    ch->release = release;
 }
 
 void channel_use_et(struct channel *ch)
@@ -102,10 +111,8 @@ void channel_remove(struct channel *ch)
  * anything else, even when EPOLLRDHUP says the peer sent FIN: bytes that
  * arrived with the FIN are in the socket, and the read callback takes them
  * and then sees EOF. Handling RDHUP first, as a close, would lose them. */
-void channel_handle_event(struct channel *ch)
+static void dispatch(struct channel *ch, uint32_t ev)
 {
-    uint32_t ev = ch->revents;
-
     if ((ev & EPOLLHUP) && !(ev & EPOLLIN)) {
         if (ch->close_callback)
             ch->close_callback(ch->ctx);
@@ -116,13 +123,22 @@ void channel_handle_event(struct channel *ch)
             ch->error_callback(ch->ctx);
         return;
     }
-    /* A callback may close and free the owner, and ch with it: after one
-     * callback ran, ch is touched only if that callback cannot have been
-     * the one that closed it (the owner watches IN and OUT exclusively). */
-    if ((ev & READ_EVENTS) && ch->read_callback) {
+    if ((ev & READ_EVENTS) && ch->read_callback)
         ch->read_callback(ch->ctx);
-        return;
-    }
-    if ((ev & WRITE_EVENTS) && ch->write_callback)
+    /* The read callback may have closed the owner: a removed channel gets
+     * no more callbacks. The tie keeps ch itself valid to look at. */
+    if ((ev & WRITE_EVENTS) && ch->in_epoll && ch->write_callback)
         ch->write_callback(ch->ctx);
+}
+
+void channel_handle_event(struct channel *ch)
+{
+    void *ctx = ch->ctx;
+    channel_callback release = ch->release;
+
+    if (ch->hold)
+        ch->hold(ctx);
+    dispatch(ch, ch->revents);
+    if (release)
+        release(ctx);
 }

@@ -32,6 +32,8 @@ struct channel {
     channel_callback write_callback;  /* writable */
     channel_callback close_callback;  /* hung up with nothing left to read */
     channel_callback error_callback;  /* EPOLLERR */
+    channel_callback hold;            /* tie: keeps ctx alive during an event */
+    channel_callback release;         /* tie: lets it go afterwards */
     void *ctx;                        /* passed to every callback; not owned */
 };
 
@@ -43,6 +45,12 @@ void channel_set_read_callback(struct channel *ch, channel_callback fn);
 void channel_set_write_callback(struct channel *ch, channel_callback fn);
 void channel_set_close_callback(struct channel *ch, channel_callback fn);
 void channel_set_error_callback(struct channel *ch, channel_callback fn);
+
+/* Ties the channel to its owner's lifetime: hold(ctx) runs before the
+ * callbacks of an event and release(ctx) after them, so a callback that
+ * closes the owner cannot free it (and the channel) under the next one. */
+void channel_tie(struct channel *ch, channel_callback hold,
+                 channel_callback release);
 
 /* Edge-triggered from the next update on. */
 void channel_use_et(struct channel *ch);

@@ -4,8 +4,9 @@
  * its reply and prints the reply on its own line. Exits 0 at end of input
  * once every reply has arrived.
  *
- * The server echoes raw bytes, so a line's reply is the line itself: the
- * client sends the line with its newline and reads back as many bytes.
+ * Framed protocol: a line (without its newline) goes out as one message, a
+ * 4-byte big-endian length and the bytes; the reply comes back the same
+ * way, and its payload is printed followed by a newline.
  *
  * Usage: ./client IP PORT
  */
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,25 +67,57 @@ static int read_exact(int fd, char *buf, size_t len)
     return 0;
 }
 
-/* Sends one line and prints its reply. Returns -1 on failure. */
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+           (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* Sends one line as a message and prints its reply. -1 on failure. */
 static int round_trip(int fd, char *line, size_t len)
 {
-    if (len == 0 || line[len - 1] != '\n')
-        line[len++] = '\n';              /* getline left room for it */
-    if (write_all(fd, line, len) < 0) {
+    if (len > 0 && line[len - 1] == '\n')
+        len--;
+    unsigned char header[4];
+    put_u32(header, (uint32_t)len);
+    if (write_all(fd, (char *)header, sizeof(header)) < 0 ||
+        write_all(fd, line, len) < 0) {
         perror("client: send");
         return -1;
     }
-    if (read_exact(fd, line, len) < 0) {
-        fprintf(stderr, "client: reading reply: %s\n",
-                errno ? strerror(errno) : "server closed the connection");
+    char *reply = NULL;
+    if (read_exact(fd, (char *)header, sizeof(header)) < 0)
+        goto read_failed;
+    uint32_t reply_len = get_u32(header);
+    reply = malloc((size_t)reply_len + 1);
+    if (!reply) {
+        perror("client: malloc");
         return -1;
     }
-    if (write_all(STDOUT_FILENO, line, len) < 0) {
+    if (read_exact(fd, reply, reply_len) < 0)
+        goto read_failed;
+    reply[reply_len] = '\n';
+    if (write_all(STDOUT_FILENO, reply, (size_t)reply_len + 1) < 0) {
         perror("client: stdout");
+        free(reply);
         return -1;
     }
+    free(reply);
     return 0;
+
+read_failed:
+    fprintf(stderr, "client: reading reply: %s\n",
+            errno ? strerror(errno) : "server closed the connection");
+    free(reply);
+    return -1;
 }
 
 int main(int argc, char **argv)
@@ -123,16 +157,6 @@ int main(int argc, char **argv)
     ssize_t len;
     int status = 0;
     while ((len = getline(&line, &cap, stdin)) >= 0) {
-        if ((size_t)len + 1 >= cap) {    /* keep room for a missing '\n' */
-            char *bigger = realloc(line, cap + 2);
-            if (!bigger) {
-                perror("client: realloc");
-                status = 1;
-                break;
-            }
-            line = bigger;
-            cap += 2;
-        }
         if (round_trip(fd, line, (size_t)len) < 0) {
             status = 1;
             break;

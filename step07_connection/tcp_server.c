@@ -12,8 +12,11 @@
 struct tcp_server {
     struct event_loop *loop;          /* not owned */
     struct acceptor *acceptor;        /* owned */
-    struct connection **conns;        /* owned, indexed by fd; NULL: free slot */
+    struct connection **conns;        /* a reference each, indexed by fd */
     size_t nconns;                    /* slots in conns */
+    struct tcp_server_options options;
+    conn_message_callback message_callback;
+    void *message_ctx;                /* for message_callback; not owned */
 };
 
 /* Makes room for index fd in the table. */
@@ -34,12 +37,14 @@ static int reserve_slot(struct tcp_server *server, int fd)
     return 0;
 }
 
-/* A connection ended: forget it, then free it. */
+/* A connection ended: forget it and drop the table's reference. Its fd is
+ * closed by the last reference, so the slot is free before the fd number
+ * can come back from accept(). */
 static void remove_connection(void *ctx, struct connection *conn)
 {
     struct tcp_server *server = ctx;
     server->conns[conn_fd(conn)] = NULL;
-    conn_free(conn);
+    conn_unref(conn);
 }
 
 /* The acceptor's callback: wrap the socket in a connection and keep it. */
@@ -54,27 +59,32 @@ static void new_connection(void *ctx, struct socket *sock,
         socket_close(sock);
         return;
     }
-    struct connection *conn = conn_new(server->loop, sock, peer);
+    struct connection *conn = conn_new(server->loop, sock, peer,
+                                       server->options.max_payload);
     if (!conn) {
         log_error("new connection: %s", strerror(errno));
         socket_close(sock);
         return;
     }
+    conn_set_message_callback(conn, server->message_callback,
+                              server->message_ctx);
     conn_set_close_callback(conn, remove_connection, server);
     server->conns[fd] = conn;
     if (conn_establish(conn) < 0) {
         log_error("new connection: %s", strerror(errno));
-        remove_connection(server, conn);
+        conn_close(conn);
     }
 }
 
 struct tcp_server *tcp_server_new(struct event_loop *loop,
-                                  const struct inet_address *addr)
+                                  const struct inet_address *addr,
+                                  const struct tcp_server_options *options)
 {
     struct tcp_server *server = calloc(1, sizeof(*server));
     if (!server)
         return NULL;
     server->loop = loop;
+    server->options = *options;
     server->acceptor = acceptor_new(loop, addr, new_connection, server);
     if (!server->acceptor) {
         int saved = errno;
@@ -92,9 +102,16 @@ void tcp_server_free(struct tcp_server *server)
     acceptor_free(server->acceptor);
     for (size_t fd = 0; fd < server->nconns; fd++)
         if (server->conns[fd])
-            conn_free(server->conns[fd]);
+            conn_close(server->conns[fd]);     /* drops the table's reference */
     free(server->conns);
     free(server);
+}
+
+void tcp_server_set_message_callback(struct tcp_server *server,
+                                     conn_message_callback fn, void *ctx)
+{
+    server->message_callback = fn;
+    server->message_ctx = ctx;
 }
 
 int tcp_server_start(struct tcp_server *server)
