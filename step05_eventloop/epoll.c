@@ -37,10 +37,16 @@ void epoll_free(struct epoll *ep)
 int epoll_update_channel(struct epoll *ep, struct channel *ch)
 {
     struct epoll_event ev = { .events = ch->events, .data.ptr = ch };
-    int op = ch->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(ep->epfd, op, ch->fd, &ev) < 0)
-        return -1;
+    if (ch->in_epoll)
+        return epoll_ctl(ep->epfd, EPOLL_CTL_MOD, ch->fd, &ev);
+    /* Marked before the call: once the fd is in the set its events may be
+     * handled at once, and that handler must see it added (step08 adds
+     * channels to another thread's loop). */
     ch->in_epoll = true;
+    if (epoll_ctl(ep->epfd, EPOLL_CTL_ADD, ch->fd, &ev) < 0) {
+        ch->in_epoll = false;
+        return -1;
+    }
     return 0;
 }
 
