@@ -2,6 +2,7 @@
 #include "connection.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -11,20 +12,25 @@
 #include "buffer.h"
 #include "channel.h"
 #include "codec.h"
+#include "event_loop.h"
 #include "log.h"
 
 struct connection {
     atomic_int refs;               /* see "Lifetime" in connection.h */
+    struct event_loop *loop;       /* not owned: the loop that does our I/O */
     struct socket sock;            /* owned: closed by the last conn_unref() */
-    struct channel channel;        /* ctx = this connection, tied to refs */
     struct inet_address peer;      /* the client's address */
-    struct buffer input;           /* owned: bytes read, not yet a whole message */
-    struct buffer output;          /* owned: bytes the kernel has not taken */
+    struct buffer input;           /* owned: loop thread only */
     size_t max_payload;            /* a larger header is a protocol error */
+    pthread_mutex_t lock;          /* guards the fields below */
+    struct channel channel;        /* ctx = this connection, tied to refs */
+    struct buffer output;          /* owned: bytes the kernel has not taken */
+    size_t async_jobs;             /* messages whose reply is in a worker */
+    size_t async_bytes;            /* their payload bytes */
     bool closed;                   /* conn_close() ran */
     bool peer_closed;              /* read saw EOF: close once output is out */
     bool in_read;                  /* handle_read() runs: replies wait for it */
-    bool reading_paused;           /* output above CONN_HIGH_WATER */
+    bool reading_paused;           /* backlog above CONN_HIGH_WATER */
     conn_message_callback message_callback;
     void *message_ctx;             /* for message_callback; not owned */
     conn_close_callback close_callback;
@@ -36,6 +42,7 @@ static void destroy(struct connection *conn)
     socket_close(&conn->sock);
     buffer_free(&conn->input);
     buffer_free(&conn->output);
+    pthread_mutex_destroy(&conn->lock);
     free(conn);
 }
 
@@ -61,7 +68,9 @@ static void release(void *ctx)
     conn_unref(ctx);
 }
 
-void conn_close(struct connection *conn)
+/* Locked, loop thread. The close callback runs with the lock held; the
+ * caller holds a reference, so conn outlives it. */
+static void close_locked(struct connection *conn)
 {
     if (conn->closed)
         return;
@@ -71,40 +80,65 @@ void conn_close(struct connection *conn)
     conn->close_callback(conn->close_ctx, conn);
 }
 
-/* Writes what the kernel takes now. If some is left, waits for EPOLLOUT;
- * once all is out, stops waiting, resumes reading if back-pressure paused
- * it, and closes if the peer is gone. */
+void conn_close(struct connection *conn)
+{
+    conn_ref(conn);                  /* the callback may drop the last one */
+    pthread_mutex_lock(&conn->lock);
+    close_locked(conn);
+    pthread_mutex_unlock(&conn->lock);
+    conn_unref(conn);
+}
+
+/* Locked. Only the loop thread may close (take the channel out of its
+ * loop); a worker turns on EPOLLOUT, whose handler comes back here in the
+ * loop thread and closes. */
+static void close_soon(struct connection *conn)
+{
+    if (event_loop_is_in_loop_thread(conn->loop))
+        close_locked(conn);
+    else if (!channel_is_writing(&conn->channel) &&
+             channel_enable_writing(&conn->channel) < 0)
+        log_error("enable writing: %s", strerror(errno));
+}
+
+/* Locked. Writes what the kernel takes now. If some is left, waits for
+ * EPOLLOUT; once all is out, closes if the peer is gone and owed nothing
+ * more, else stops waiting and resumes reading if back-pressure paused it. */
 static void flush_output(struct connection *conn)
 {
     if (buffer_readable(&conn->output) > 0 &&
         buffer_write_fd(&conn->output, conn->sock.fd) < 0 &&
         errno != EAGAIN && errno != EWOULDBLOCK) {
-        conn_close(conn);                      /* EPIPE, ECONNRESET */
+        close_soon(conn);                      /* EPIPE, ECONNRESET */
         return;
     }
     if (buffer_readable(&conn->output) > 0) {
         if (!channel_is_writing(&conn->channel) &&
             channel_enable_writing(&conn->channel) < 0)
-            conn_close(conn);
+            close_soon(conn);
         return;
     }
     buffer_release(&conn->output);             /* idle: pin no memory */
-    if (channel_is_writing(&conn->channel) &&
-        channel_disable_writing(&conn->channel) < 0) {
-        conn_close(conn);
+    if (conn->peer_closed && conn->async_jobs == 0) {
+        close_soon(conn);                      /* every reply is out */
         return;
     }
-    if (conn->peer_closed) {
-        conn_close(conn);                      /* every reply is out */
-    } else if (conn->reading_paused) {
+    if (channel_is_writing(&conn->channel) &&
+        channel_disable_writing(&conn->channel) < 0) {
+        close_soon(conn);
+        return;
+    }
+    if (conn->reading_paused && conn->async_bytes == 0) {
         conn->reading_paused = false;
         /* ET: re-enabling makes epoll report data already waiting. */
         if (channel_enable_reading(&conn->channel) < 0)
-            conn_close(conn);
+            close_soon(conn);
     }
 }
 
-/* Hands every whole message at the front of the input to the callback. */
+/* Hands every whole message at the front of the input to the callback.
+ * Unlocked: the input is the loop thread's alone, and the callback may
+ * send (which locks). */
 static void decode_messages(struct connection *conn)
 {
     for (;;) {
@@ -131,16 +165,17 @@ static void decode_messages(struct connection *conn)
     }
 }
 
-/* The peer closed its write side. Complete requests were handed on already;
- * an incomplete trailing one is dropped. Close once the replies are out. */
+/* Locked. The peer closed its write side. Complete requests were handed
+ * on already; an incomplete trailing one is dropped. Close once the
+ * replies are out, those still in workers included. */
 static void handle_peer_closed(struct connection *conn)
 {
     conn->peer_closed = true;
     buffer_free(&conn->input);
-    if (buffer_readable(&conn->output) == 0)
-        conn_close(conn);
+    if (buffer_readable(&conn->output) == 0 && conn->async_jobs == 0)
+        close_locked(conn);
     else if (channel_disable_reading(&conn->channel) < 0)
-        conn_close(conn);
+        close_locked(conn);
 }
 
 /* Readable (or EOF, or an error). Each read is followed by the messages it
@@ -149,7 +184,10 @@ static void handle_read(void *ctx)
 {
     struct connection *conn = ctx;
 
-    if (conn->closed || conn->peer_closed || conn->reading_paused)
+    pthread_mutex_lock(&conn->lock);
+    bool skip = conn->closed || conn->peer_closed || conn->reading_paused;
+    pthread_mutex_unlock(&conn->lock);
+    if (skip)
         return;
     for (;;) {
         size_t offered;
@@ -161,25 +199,33 @@ static void handle_read(void *ctx)
             return;
         }
         if (n == 0) {
+            pthread_mutex_lock(&conn->lock);
             handle_peer_closed(conn);
+            pthread_mutex_unlock(&conn->lock);
             return;
         }
+        pthread_mutex_lock(&conn->lock);
         conn->in_read = true;
+        pthread_mutex_unlock(&conn->lock);
         decode_messages(conn);
+        pthread_mutex_lock(&conn->lock);
         conn->in_read = false;
-        if (conn->closed)
+        if (!conn->closed)
+            flush_output(conn);
+        if (conn->closed) {
+            pthread_mutex_unlock(&conn->lock);
             return;
-        flush_output(conn);
-        if (conn->closed)
-            return;
-        if (buffer_readable(&conn->output) > CONN_HIGH_WATER) {
+        }
+        if (buffer_readable(&conn->output) + conn->async_bytes > CONN_HIGH_WATER) {
             /* The peer is not reading its replies: stop reading its
              * requests until they drain (flush_output resumes). */
             conn->reading_paused = true;
             if (channel_disable_reading(&conn->channel) < 0)
-                conn_close(conn);
+                close_locked(conn);
+            pthread_mutex_unlock(&conn->lock);
             return;
         }
+        pthread_mutex_unlock(&conn->lock);
         /* A read that took less than it was offered emptied the socket,
          * and edge-triggered epoll reports the next arrival (data, FIN or
          * error) as a new event: no need for a read that says EAGAIN.
@@ -193,8 +239,10 @@ static void handle_read(void *ctx)
 static void handle_write(void *ctx)
 {
     struct connection *conn = ctx;
+    pthread_mutex_lock(&conn->lock);
     if (!conn->closed)
         flush_output(conn);
+    pthread_mutex_unlock(&conn->lock);
 }
 
 static void handle_close(void *ctx)
@@ -210,6 +258,8 @@ struct connection *conn_new(struct event_loop *loop, struct socket *sock,
     if (!conn)
         return NULL;
     atomic_init(&conn->refs, 1);
+    conn->loop = loop;
+    pthread_mutex_init(&conn->lock, NULL);
     conn->sock = *sock;
     conn->peer = *peer;
     buffer_init(&conn->input);
@@ -241,7 +291,12 @@ void conn_set_close_callback(struct connection *conn, conn_close_callback fn,
 
 int conn_establish(struct connection *conn)
 {
-    return channel_enable_reading(&conn->channel);
+    /* Called from the acceptor's thread: the lock publishes everything
+     * conn_new() wrote to the loop thread that takes it next. */
+    pthread_mutex_lock(&conn->lock);
+    int rc = channel_enable_reading(&conn->channel);
+    pthread_mutex_unlock(&conn->lock);
+    return rc;
 }
 
 int conn_fd(const struct connection *conn)
@@ -252,8 +307,11 @@ int conn_fd(const struct connection *conn)
 void conn_send_message(struct connection *conn, const struct iovec *parts,
                        int nparts)
 {
-    if (conn->closed)
+    pthread_mutex_lock(&conn->lock);
+    if (conn->closed) {
+        pthread_mutex_unlock(&conn->lock);
         return;                                /* nobody to send it to */
+    }
     size_t len = 0;
     for (int i = 0; i < nparts; i++)
         len += parts[i].iov_len;
@@ -268,9 +326,32 @@ void conn_send_message(struct connection *conn, const struct iovec *parts,
      * batch; while EPOLLOUT is awaited, handle_write sends them. */
     if (!conn->in_read && !channel_is_writing(&conn->channel))
         flush_output(conn);
+    pthread_mutex_unlock(&conn->lock);
     return;
 
 fail:
     log_error("reply: %s", strerror(errno));
-    conn_close(conn);
+    buffer_free(&conn->output);
+    close_soon(conn);
+    pthread_mutex_unlock(&conn->lock);
+}
+
+void conn_begin_async(struct connection *conn, size_t bytes)
+{
+    pthread_mutex_lock(&conn->lock);
+    conn->async_jobs++;
+    conn->async_bytes += bytes;
+    pthread_mutex_unlock(&conn->lock);
+}
+
+void conn_end_async(struct connection *conn, size_t bytes)
+{
+    pthread_mutex_lock(&conn->lock);
+    conn->async_jobs--;
+    conn->async_bytes -= bytes;
+    /* The last reply a half-closed peer was owed, or the end of the
+     * back-pressure: flush_output decides. */
+    if (!conn->closed && !conn->in_read)
+        flush_output(conn);
+    pthread_mutex_unlock(&conn->lock);
 }

@@ -6,8 +6,9 @@
  * reply into the output buffer; the connection writes it when the current
  * batch of messages is done (or at once, outside a batch), and what the
  * kernel does not take waits for EPOLLOUT. While more than CONN_HIGH_WATER
- * bytes wait, the connection stops reading (back-pressure). When the peer
- * closes its write side, every reply owed is sent before the close.
+ * bytes wait (in the output buffer or in workers), the connection stops
+ * reading (back-pressure). When the peer closes its write side, every reply
+ * owed is sent before the close, including replies still in workers.
  *
  * Lifetime: a connection is reference counted. conn_new() returns it with
  * one reference, which its owner (the server's table) keeps until the close
@@ -15,8 +16,13 @@
  * The last conn_unref() closes the fd and frees the memory; conn_close()
  * only ends the connection, exactly once, whoever asks.
  *
- * Threads: everything runs in the connection's loop thread, except
- * conn_ref() and conn_unref(), which any thread may call.
+ * Threads: the connection runs in its loop's thread. Worker threads may
+ * call conn_send_message() and conn_end_async(): a mutex per connection
+ * guards the output path (the output buffer, the channel's events and the
+ * state flags), and a worker writes to the socket itself. Closing is the
+ * loop thread's job: a worker that finds the connection should close
+ * turns on EPOLLOUT, and the loop's write handler closes it. conn_ref()
+ * and conn_unref(): any thread.
  */
 #ifndef CONNECTION_H
 #define CONNECTION_H
@@ -60,12 +66,20 @@ void conn_ref(struct connection *conn);
 void conn_unref(struct connection *conn);
 
 /* Sends one framed message whose payload is the concatenation of parts.
- * Dropped if the connection is closed. */
+ * Dropped if the connection is closed. Loop thread or worker. */
 void conn_send_message(struct connection *conn, const struct iovec *parts,
                        int nparts);
 
+/* A message of bytes bytes was handed to another thread, which owes a
+ * reply: until conn_end_async(), a half-closed connection stays open and
+ * the bytes count against CONN_HIGH_WATER. Loop thread. */
+void conn_begin_async(struct connection *conn, size_t bytes);
+
+/* The reply for such a message was sent (or dropped). Any thread. */
+void conn_end_async(struct connection *conn, size_t bytes);
+
 /* Ends the connection now: out of the loop, then the close callback.
- * Pending output is dropped. Idempotent. */
+ * Pending output is dropped. Idempotent. Loop thread. */
 void conn_close(struct connection *conn);
 
 #endif

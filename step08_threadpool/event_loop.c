@@ -1,7 +1,8 @@
 /* event_loop.c - see event_loop.h. */
 #include "event_loop.h"
 
-#include <stdbool.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "channel.h"
@@ -9,7 +10,8 @@
 
 struct event_loop {
     struct epoll *ep;                          /* owned */
-    bool quit;                                 /* set by event_loop_quit() */
+    pthread_t thread;                          /* the creator, which runs it */
+    atomic_bool quit;                          /* set by event_loop_quit() */
     struct channel *active[EPOLL_MAX_EVENTS];  /* this round's ready channels */
     int nactive;                               /* entries in active */
     int dispatching;                           /* index being handled, or -1 */
@@ -25,6 +27,8 @@ struct event_loop *event_loop_new(void)
         free(loop);
         return NULL;
     }
+    loop->thread = pthread_self();
+    atomic_init(&loop->quit, false);
     loop->dispatching = -1;
     return loop;
 }
@@ -39,9 +43,8 @@ void event_loop_free(struct event_loop *loop)
 
 int event_loop_run(struct event_loop *loop)
 {
-    loop->quit = false;
-    while (!loop->quit) {
-        loop->nactive = epoll_poll(loop->ep, -1, loop->active);
+    while (!atomic_load(&loop->quit)) {
+        loop->nactive = epoll_poll(loop->ep, EVENT_LOOP_POLL_MS, loop->active);
         if (loop->nactive < 0)
             return -1;
         for (int i = 0; i < loop->nactive; i++) {
@@ -57,7 +60,12 @@ int event_loop_run(struct event_loop *loop)
 
 void event_loop_quit(struct event_loop *loop)
 {
-    loop->quit = true;
+    atomic_store(&loop->quit, true);
+}
+
+bool event_loop_is_in_loop_thread(const struct event_loop *loop)
+{
+    return pthread_equal(loop->thread, pthread_self());
 }
 
 int event_loop_update_channel(struct event_loop *loop, struct channel *ch)

@@ -2,14 +2,18 @@
  *
  * The loop owns its struct epoll. Channels belong to a loop: they update
  * and remove themselves through it, and the loop dispatches their events.
- * Only the thread that runs the loop may touch it or its channels.
+ * A loop belongs to the thread that created it, which is the thread that
+ * runs it; only that thread may touch the loop or its channels, except
+ * for event_loop_quit() and event_loop_is_in_loop_thread().
  *
  * Later chapters give the loop more to own; the epoll set stays in Epoll:
- * a thread id (step08), a wake-up eventfd and a task queue (step09), a
- * timerfd and its timers (step10).
+ * a wake-up eventfd and a task queue (step09), a timerfd and its timers
+ * (step10).
  */
 #ifndef EVENT_LOOP_H
 #define EVENT_LOOP_H
+
+#include <stdbool.h>
 
 struct channel;
 struct event_loop;
@@ -21,8 +25,15 @@ void event_loop_free(struct event_loop *loop);
  * Returns 0, or -1 with errno if waiting fails. */
 int event_loop_run(struct event_loop *loop);
 
-/* Makes event_loop_run() return after the current round of events. */
+/* Makes event_loop_run() return after the current round of events. Any
+ * thread; a loop blocked in epoll_wait() notices within
+ * EVENT_LOOP_POLL_MS (step09 wakes it at once). */
 void event_loop_quit(struct event_loop *loop);
+
+#define EVENT_LOOP_POLL_MS 10000
+
+/* Whether the calling thread is the loop's own. Any thread. */
+bool event_loop_is_in_loop_thread(const struct event_loop *loop);
 
 /* For channel.c: add or modify ch in the epoll set, or remove it. A channel
  * removed while the loop dispatches a round is not dispatched later in

@@ -1,4 +1,4 @@
-/* log.c - see log.h. A line: "2026-11-27 08:15:02.123 WARN  message". */
+/* log.c - see log.h. A line: "2026-11-27 08:15:02.123 WARN  [io-1] message". */
 #include "log.h"
 
 #include <stdarg.h>
@@ -8,8 +8,14 @@
 #include <unistd.h>
 
 static enum log_level min_level = LOG_LEVEL_INFO;
+static _Thread_local char thread_name[16] = "main";
 
 static const char *const level_names[] = { "DEBUG", "INFO ", "WARN ", "ERROR" };
+
+void log_set_thread_name(const char *name)
+{
+    snprintf(thread_name, sizeof(thread_name), "%s", name);
+}
 
 void log_set_level(enum log_level level)
 {
@@ -27,8 +33,9 @@ void log_write(enum log_level level, const char *fmt, ...)
     gettimeofday(&tv, NULL);
     localtime_r(&tv.tv_sec, &tm);
     size_t len = strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S", &tm);
-    len += (size_t)snprintf(line + len, sizeof(line) - len, ".%03ld %s ",
-                            (long)tv.tv_usec / 1000, level_names[level]);
+    len += (size_t)snprintf(line + len, sizeof(line) - len, ".%03ld %s [%s] ",
+                            (long)tv.tv_usec / 1000, level_names[level],
+                            thread_name);
 
     va_list ap;
     va_start(ap, fmt);

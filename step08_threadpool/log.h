@@ -15,6 +15,10 @@ enum log_level {
     LOG_LEVEL_ERROR,
 };
 
+/* Names the calling thread in its log lines ("main" until set); at most
+ * 15 characters are kept. */
+void log_set_thread_name(const char *name);
+
 /* Lines below this level are dropped. Default: LOG_LEVEL_INFO. */
 void log_set_level(enum log_level level);
 

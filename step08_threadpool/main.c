@@ -1,12 +1,12 @@
-/* main.c - step07: main() configures an EchoServer and runs the loop.
+/* main.c - step08: main() configures an EchoServer and runs the loop.
  *
- * From this step on the server speaks the framed protocol: a 4-byte
- * big-endian length, then the payload; each request gets one reply,
- * "reply:" followed by the request's payload. The EchoServer
- * (echo_server.c) holds that business logic on top of the TcpServer.
- * What stays here is the command line.
+ * The server speaks the framed protocol: a 4-byte big-endian length, then
+ * the payload; each request gets one reply, "reply:" followed by the
+ * request's payload. From this step on it uses threads: -t sub-reactors
+ * (I/O threads, each with its own event loop) and -w workers for the
+ * business logic. What stays here is the command line.
  *
- * Usage: ./server IP PORT [-h] [-m BYTES]
+ * Usage: ./server IP PORT [-h] [-m BYTES] [-t N] [-w N]
  */
 #include <errno.h>
 #include <signal.h>
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "echo_server.h"
 #include "event_loop.h"
@@ -22,11 +23,13 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: server IP PORT [-h] [-m BYTES]\n"
+    fprintf(out, "usage: server IP PORT [-h] [-m BYTES] [-t N] [-w N]\n"
                  "  IP        dotted IPv4 address to bind, e.g. 127.0.0.1\n"
                  "  PORT      TCP port, 0 for any free port\n"
                  "  -h        show this help\n"
-                 "  -m BYTES  largest message payload accepted (default 16777216)\n");
+                 "  -m BYTES  largest message payload accepted (default 16777216)\n"
+                 "  -t N      I/O threads (default: online CPUs; 0: all I/O in the main loop)\n"
+                 "  -w N      worker threads for messages (default 0: in the I/O thread)\n");
 }
 
 /* Prints one line naming the problem and exits with status 2. */
@@ -77,7 +80,14 @@ int main(int argc, char **argv)
     /* A reply carries 6 more bytes than its request and its length must
      * fit the 32-bit header. */
     const unsigned long long max_payload_limit = UINT32_MAX - 6;
-    struct tcp_server_options options = { .max_payload = 16u << 20 };
+    /* Enough threads for anyone's machine; each costs a stack. */
+    const unsigned long long max_threads = 256;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    struct tcp_server_options options = {
+        .max_payload = 16u << 20,
+        .io_threads = cpus > 0 ? (int)(cpus < 256 ? cpus : 256) : 1,
+    };
+    int workers = 0;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0) {
@@ -90,6 +100,18 @@ int main(int argc, char **argv)
             if (parse_count(v, max_payload_limit, &bytes) < 0)
                 bad_argument("bad message size '%s'", v);
             options.max_payload = (size_t)bytes;
+            continue;
+        }
+        if (strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "-w") == 0) {
+            const char *name = argv[i];
+            const char *v = option_value(argc, argv, &i);
+            unsigned long long n;
+            if (parse_count(v, max_threads, &n) < 0)
+                bad_argument("bad thread count '%s'", v);
+            if (name[1] == 't')
+                options.io_threads = (int)n;
+            else
+                workers = (int)n;
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0')
@@ -116,7 +138,7 @@ int main(int argc, char **argv)
         log_error("event loop: %s", strerror(errno));
         return 1;
     }
-    struct echo_server *server = echo_server_new(loop, &addr, &options);
+    struct echo_server *server = echo_server_new(loop, &addr, &options, workers);
     if (!server) {
         int saved = errno;
         fprintf(stderr, "server: cannot listen on %s:%s: %s\n", positional[0],
