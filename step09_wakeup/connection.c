@@ -1,0 +1,357 @@
+/* connection.c - see connection.h. */
+#include "connection.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "buffer.h"
+#include "channel.h"
+#include "codec.h"
+#include "event_loop.h"
+#include "log.h"
+
+struct connection {
+    atomic_int refs;               /* see "Lifetime" in connection.h */
+    struct event_loop *loop;       /* not owned: the loop that does our I/O */
+    struct socket sock;            /* owned: closed by the last conn_unref() */
+    struct inet_address peer;      /* the client's address */
+    struct buffer input;           /* owned: loop thread only */
+    size_t max_payload;            /* a larger header is a protocol error */
+    pthread_mutex_t lock;          /* guards the fields below */
+    struct channel channel;        /* ctx = this connection, tied to refs */
+    struct buffer output;          /* owned: bytes the kernel has not taken */
+    size_t async_jobs;             /* messages whose reply is in a worker */
+    size_t async_bytes;            /* their payload bytes */
+    bool closed;                   /* conn_close() ran */
+    bool peer_closed;              /* read saw EOF: close once output is out */
+    bool in_read;                  /* handle_read() runs: replies wait for it */
+    bool reading_paused;           /* backlog above CONN_HIGH_WATER */
+    conn_message_callback message_callback;
+    void *message_ctx;             /* for message_callback; not owned */
+    conn_close_callback close_callback;
+    void *close_ctx;               /* for close_callback; not owned */
+};
+
+static void destroy(struct connection *conn)
+{
+    socket_close(&conn->sock);
+    buffer_free(&conn->input);
+    buffer_free(&conn->output);
+    pthread_mutex_destroy(&conn->lock);
+    free(conn);
+}
+
+void conn_ref(struct connection *conn)
+{
+    atomic_fetch_add_explicit(&conn->refs, 1, memory_order_relaxed);
+}
+
+void conn_unref(struct connection *conn)
+{
+    /* acq_rel: whatever another holder did to conn happens before destroy. */
+    if (atomic_fetch_sub_explicit(&conn->refs, 1, memory_order_acq_rel) == 1)
+        destroy(conn);
+}
+
+static void hold(void *ctx)
+{
+    conn_ref(ctx);
+}
+
+static void release(void *ctx)
+{
+    conn_unref(ctx);
+}
+
+/* Locked, loop thread. The close callback runs with the lock held; the
+ * caller holds a reference, so conn outlives it. */
+static void close_locked(struct connection *conn)
+{
+    if (conn->closed)
+        return;
+    conn->closed = true;
+    /* Out of epoll before the fd can be closed (by the last unref). */
+    channel_remove(&conn->channel);
+    conn->close_callback(conn->close_ctx, conn);
+}
+
+void conn_close(struct connection *conn)
+{
+    conn_ref(conn);                  /* the callback may drop the last one */
+    pthread_mutex_lock(&conn->lock);
+    close_locked(conn);
+    pthread_mutex_unlock(&conn->lock);
+    conn_unref(conn);
+}
+
+/* Locked. Only the loop thread may close (take the channel out of its
+ * loop); a worker turns on EPOLLOUT, whose handler comes back here in the
+ * loop thread and closes. */
+static void close_soon(struct connection *conn)
+{
+    if (event_loop_is_in_loop_thread(conn->loop))
+        close_locked(conn);
+    else if (!channel_is_writing(&conn->channel) &&
+             channel_enable_writing(&conn->channel) < 0)
+        log_error("enable writing: %s", strerror(errno));
+}
+
+/* Locked. Writes what the kernel takes now. If some is left, waits for
+ * EPOLLOUT; once all is out, closes if the peer is gone and owed nothing
+ * more, else stops waiting and resumes reading if back-pressure paused it. */
+static void flush_output(struct connection *conn)
+{
+    if (buffer_readable(&conn->output) > 0 &&
+        buffer_write_fd(&conn->output, conn->sock.fd) < 0 &&
+        errno != EAGAIN && errno != EWOULDBLOCK) {
+        close_soon(conn);                      /* EPIPE, ECONNRESET */
+        return;
+    }
+    if (buffer_readable(&conn->output) > 0) {
+        if (!channel_is_writing(&conn->channel) &&
+            channel_enable_writing(&conn->channel) < 0)
+            close_soon(conn);
+        return;
+    }
+    buffer_release(&conn->output);             /* idle: pin no memory */
+    if (conn->peer_closed && conn->async_jobs == 0) {
+        close_soon(conn);                      /* every reply is out */
+        return;
+    }
+    if (channel_is_writing(&conn->channel) &&
+        channel_disable_writing(&conn->channel) < 0) {
+        close_soon(conn);
+        return;
+    }
+    if (conn->reading_paused && conn->async_bytes == 0) {
+        conn->reading_paused = false;
+        /* ET: re-enabling makes epoll report data already waiting. */
+        if (channel_enable_reading(&conn->channel) < 0)
+            close_soon(conn);
+    }
+}
+
+/* Hands every whole message at the front of the input to the callback.
+ * Unlocked: the input is the loop thread's alone, and the callback may
+ * send (which locks). */
+static void decode_messages(struct connection *conn)
+{
+    for (;;) {
+        size_t len;
+        switch (codec_decode(&conn->input, conn->max_payload, &len)) {
+        case CODEC_INCOMPLETE:
+            return;
+        case CODEC_TOO_LARGE: {
+            char name[INET_ADDRESS_STRLEN];
+            log_warn("%s: message of %zu bytes is over the limit of %zu bytes; closing",
+                     inet_address_to_string(&conn->peer, name, sizeof(name)),
+                     len, conn->max_payload);
+            conn_close(conn);
+            return;
+        }
+        case CODEC_MESSAGE:
+            conn->message_callback(conn->message_ctx, conn,
+                                   buffer_peek(&conn->input) + CODEC_HEADER_LEN,
+                                   len);
+            buffer_retrieve(&conn->input, CODEC_HEADER_LEN + len);
+            if (conn->closed)
+                return;
+        }
+    }
+}
+
+/* Locked. The peer closed its write side. Complete requests were handed
+ * on already; an incomplete trailing one is dropped. Close once the
+ * replies are out, those still in workers included. */
+static void handle_peer_closed(struct connection *conn)
+{
+    conn->peer_closed = true;
+    buffer_free(&conn->input);
+    if (buffer_readable(&conn->output) == 0 && conn->async_jobs == 0)
+        close_locked(conn);
+    else if (channel_disable_reading(&conn->channel) < 0)
+        close_locked(conn);
+}
+
+/* Readable (or EOF, or an error). Each read is followed by the messages it
+ * completed and one write of all their replies. */
+static void handle_read(void *ctx)
+{
+    struct connection *conn = ctx;
+
+    pthread_mutex_lock(&conn->lock);
+    bool skip = conn->closed || conn->peer_closed || conn->reading_paused;
+    pthread_mutex_unlock(&conn->lock);
+    if (skip)
+        return;
+    for (;;) {
+        size_t offered;
+        ssize_t n = buffer_read_fd(&conn->input, conn->sock.fd, &offered);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            conn_close(conn);                  /* ECONNRESET, ENOMEM */
+            return;
+        }
+        if (n == 0) {
+            pthread_mutex_lock(&conn->lock);
+            handle_peer_closed(conn);
+            pthread_mutex_unlock(&conn->lock);
+            return;
+        }
+        pthread_mutex_lock(&conn->lock);
+        conn->in_read = true;
+        pthread_mutex_unlock(&conn->lock);
+        decode_messages(conn);
+        pthread_mutex_lock(&conn->lock);
+        conn->in_read = false;
+        if (!conn->closed)
+            flush_output(conn);
+        if (conn->closed) {
+            pthread_mutex_unlock(&conn->lock);
+            return;
+        }
+        if (buffer_readable(&conn->output) + conn->async_bytes > CONN_HIGH_WATER) {
+            /* The peer is not reading its replies: stop reading its
+             * requests until they drain (flush_output resumes). */
+            conn->reading_paused = true;
+            if (channel_disable_reading(&conn->channel) < 0)
+                close_locked(conn);
+            pthread_mutex_unlock(&conn->lock);
+            return;
+        }
+        pthread_mutex_unlock(&conn->lock);
+        /* A read that took less than it was offered emptied the socket,
+         * and edge-triggered epoll reports the next arrival (data, FIN or
+         * error) as a new event: no need for a read that says EAGAIN.
+         * Unless this event carried the FIN already: read on to see EOF. */
+        if ((size_t)n < offered && !(conn->channel.revents & EPOLLRDHUP))
+            break;
+    }
+    buffer_release(&conn->input);              /* idle: pin no memory */
+}
+
+static void handle_write(void *ctx)
+{
+    struct connection *conn = ctx;
+    pthread_mutex_lock(&conn->lock);
+    if (!conn->closed)
+        flush_output(conn);
+    pthread_mutex_unlock(&conn->lock);
+}
+
+static void handle_close(void *ctx)
+{
+    conn_close(ctx);
+}
+
+struct connection *conn_new(struct event_loop *loop, struct socket *sock,
+                            const struct inet_address *peer,
+                            size_t max_payload)
+{
+    struct connection *conn = calloc(1, sizeof(*conn));
+    if (!conn)
+        return NULL;
+    atomic_init(&conn->refs, 1);
+    conn->loop = loop;
+    pthread_mutex_init(&conn->lock, NULL);
+    conn->sock = *sock;
+    conn->peer = *peer;
+    buffer_init(&conn->input);
+    buffer_init(&conn->output);
+    conn->max_payload = max_payload;
+    channel_init(&conn->channel, loop, sock->fd, conn);
+    channel_set_read_callback(&conn->channel, handle_read);
+    channel_set_write_callback(&conn->channel, handle_write);
+    channel_set_close_callback(&conn->channel, handle_close);
+    channel_set_error_callback(&conn->channel, handle_close);
+    channel_tie(&conn->channel, hold, release);
+    channel_use_et(&conn->channel);
+    return conn;
+}
+
+void conn_set_message_callback(struct connection *conn,
+                               conn_message_callback fn, void *ctx)
+{
+    conn->message_callback = fn;
+    conn->message_ctx = ctx;
+}
+
+void conn_set_close_callback(struct connection *conn, conn_close_callback fn,
+                             void *ctx)
+{
+    conn->close_callback = fn;
+    conn->close_ctx = ctx;
+}
+
+int conn_establish(struct connection *conn)
+{
+    /* Called from the acceptor's thread: the lock publishes everything
+     * conn_new() wrote to the loop thread that takes it next. */
+    pthread_mutex_lock(&conn->lock);
+    int rc = channel_enable_reading(&conn->channel);
+    pthread_mutex_unlock(&conn->lock);
+    return rc;
+}
+
+int conn_fd(const struct connection *conn)
+{
+    return conn->sock.fd;
+}
+
+void conn_send_message(struct connection *conn, const struct iovec *parts,
+                       int nparts)
+{
+    pthread_mutex_lock(&conn->lock);
+    if (conn->closed) {
+        pthread_mutex_unlock(&conn->lock);
+        return;                                /* nobody to send it to */
+    }
+    size_t len = 0;
+    for (int i = 0; i < nparts; i++)
+        len += parts[i].iov_len;
+    unsigned char header[CODEC_HEADER_LEN];
+    codec_encode_header(header, (uint32_t)len);
+    if (buffer_append(&conn->output, header, sizeof(header)) < 0)
+        goto fail;
+    for (int i = 0; i < nparts; i++)
+        if (buffer_append(&conn->output, parts[i].iov_base, parts[i].iov_len) < 0)
+            goto fail;
+    /* Inside handle_read the batch's replies go out in one write after the
+     * batch; while EPOLLOUT is awaited, handle_write sends them. */
+    if (!conn->in_read && !channel_is_writing(&conn->channel))
+        flush_output(conn);
+    pthread_mutex_unlock(&conn->lock);
+    return;
+
+fail:
+    log_error("reply: %s", strerror(errno));
+    buffer_free(&conn->output);
+    close_soon(conn);
+    pthread_mutex_unlock(&conn->lock);
+}
+
+void conn_begin_async(struct connection *conn, size_t bytes)
+{
+    pthread_mutex_lock(&conn->lock);
+    conn->async_jobs++;
+    conn->async_bytes += bytes;
+    pthread_mutex_unlock(&conn->lock);
+}
+
+void conn_end_async(struct connection *conn, size_t bytes)
+{
+    pthread_mutex_lock(&conn->lock);
+    conn->async_jobs--;
+    conn->async_bytes -= bytes;
+    /* The last reply a half-closed peer was owed, or the end of the
+     * back-pressure: flush_output decides. */
+    if (!conn->closed && !conn->in_read)
+        flush_output(conn);
+    pthread_mutex_unlock(&conn->lock);
+}

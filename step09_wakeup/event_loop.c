@@ -1,0 +1,84 @@
+/* event_loop.c - see event_loop.h. */
+#include "event_loop.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "channel.h"
+#include "epoll.h"
+
+struct event_loop {
+    struct epoll *ep;                          /* owned */
+    pthread_t thread;                          /* the creator, which runs it */
+    atomic_bool quit;                          /* set by event_loop_quit() */
+    struct channel *active[EPOLL_MAX_EVENTS];  /* this round's ready channels */
+    int nactive;                               /* entries in active */
+    int dispatching;                           /* index being handled, or -1 */
+};
+
+struct event_loop *event_loop_new(void)
+{
+    struct event_loop *loop = calloc(1, sizeof(*loop));
+    if (!loop)
+        return NULL;
+    loop->ep = epoll_new();
+    if (!loop->ep) {
+        free(loop);
+        return NULL;
+    }
+    loop->thread = pthread_self();
+    atomic_init(&loop->quit, false);
+    loop->dispatching = -1;
+    return loop;
+}
+
+void event_loop_free(struct event_loop *loop)
+{
+    if (!loop)
+        return;
+    epoll_free(loop->ep);
+    free(loop);
+}
+
+int event_loop_run(struct event_loop *loop)
+{
+    while (!atomic_load(&loop->quit)) {
+        loop->nactive = epoll_poll(loop->ep, EVENT_LOOP_POLL_MS, loop->active);
+        if (loop->nactive < 0)
+            return -1;
+        for (int i = 0; i < loop->nactive; i++) {
+            loop->dispatching = i;
+            if (loop->active[i])              /* NULL: removed this round */
+                channel_handle_event(loop->active[i]);
+        }
+        loop->dispatching = -1;
+        loop->nactive = 0;
+    }
+    return 0;
+}
+
+void event_loop_quit(struct event_loop *loop)
+{
+    atomic_store(&loop->quit, true);
+}
+
+bool event_loop_is_in_loop_thread(const struct event_loop *loop)
+{
+    return pthread_equal(loop->thread, pthread_self());
+}
+
+int event_loop_update_channel(struct event_loop *loop, struct channel *ch)
+{
+    return epoll_update_channel(loop->ep, ch);
+}
+
+void event_loop_remove_channel(struct event_loop *loop, struct channel *ch)
+{
+    epoll_remove_channel(loop->ep, ch);
+    /* A handler may close another channel that is still waiting its turn in
+     * this round; its memory may be gone by then. Forget it. */
+    for (int i = loop->dispatching + 1; i < loop->nactive; i++)
+        if (loop->active[i] == ch)
+            loop->active[i] = NULL;
+}
