@@ -2,7 +2,6 @@
 #include "connection.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -19,12 +18,11 @@ struct connection {
     atomic_int refs;               /* see "Lifetime" in connection.h */
     struct event_loop *loop;       /* not owned: the loop that does our I/O */
     struct socket sock;            /* owned: closed by the last conn_unref() */
-    struct inet_address peer;      /* the client's address */
-    struct buffer input;           /* owned: loop thread only */
-    size_t max_payload;            /* a larger header is a protocol error */
-    pthread_mutex_t lock;          /* guards the fields below */
     struct channel channel;        /* ctx = this connection, tied to refs */
+    struct inet_address peer;      /* the client's address */
+    struct buffer input;           /* owned: bytes read, not yet a whole message */
     struct buffer output;          /* owned: bytes the kernel has not taken */
+    size_t max_payload;            /* a larger header is a protocol error */
     size_t async_jobs;             /* messages whose reply is in a worker */
     size_t async_bytes;            /* their payload bytes */
     bool closed;                   /* conn_close() ran */
@@ -42,7 +40,6 @@ static void destroy(struct connection *conn)
     socket_close(&conn->sock);
     buffer_free(&conn->input);
     buffer_free(&conn->output);
-    pthread_mutex_destroy(&conn->lock);
     free(conn);
 }
 
@@ -68,9 +65,7 @@ static void release(void *ctx)
     conn_unref(ctx);
 }
 
-/* Locked, loop thread. The close callback runs with the lock held; the
- * caller holds a reference, so conn outlives it. */
-static void close_locked(struct connection *conn)
+void conn_close(struct connection *conn)
 {
     if (conn->closed)
         return;
@@ -80,65 +75,42 @@ static void close_locked(struct connection *conn)
     conn->close_callback(conn->close_ctx, conn);
 }
 
-void conn_close(struct connection *conn)
-{
-    conn_ref(conn);                  /* the callback may drop the last one */
-    pthread_mutex_lock(&conn->lock);
-    close_locked(conn);
-    pthread_mutex_unlock(&conn->lock);
-    conn_unref(conn);
-}
-
-/* Locked. Only the loop thread may close (take the channel out of its
- * loop); a worker turns on EPOLLOUT, whose handler comes back here in the
- * loop thread and closes. */
-static void close_soon(struct connection *conn)
-{
-    if (event_loop_is_in_loop_thread(conn->loop))
-        close_locked(conn);
-    else if (!channel_is_writing(&conn->channel) &&
-             channel_enable_writing(&conn->channel) < 0)
-        log_error("enable writing: %s", strerror(errno));
-}
-
-/* Locked. Writes what the kernel takes now. If some is left, waits for
- * EPOLLOUT; once all is out, closes if the peer is gone and owed nothing
- * more, else stops waiting and resumes reading if back-pressure paused it. */
+/* Writes what the kernel takes now. If some is left, waits for EPOLLOUT;
+ * once all is out, closes if the peer is gone and owed nothing more, else
+ * stops waiting and resumes reading if back-pressure paused it. */
 static void flush_output(struct connection *conn)
 {
     if (buffer_readable(&conn->output) > 0 &&
         buffer_write_fd(&conn->output, conn->sock.fd) < 0 &&
         errno != EAGAIN && errno != EWOULDBLOCK) {
-        close_soon(conn);                      /* EPIPE, ECONNRESET */
+        conn_close(conn);                      /* EPIPE, ECONNRESET */
         return;
     }
     if (buffer_readable(&conn->output) > 0) {
         if (!channel_is_writing(&conn->channel) &&
             channel_enable_writing(&conn->channel) < 0)
-            close_soon(conn);
+            conn_close(conn);
         return;
     }
     buffer_release(&conn->output);             /* idle: pin no memory */
     if (conn->peer_closed && conn->async_jobs == 0) {
-        close_soon(conn);                      /* every reply is out */
+        conn_close(conn);                      /* every reply is out */
         return;
     }
     if (channel_is_writing(&conn->channel) &&
         channel_disable_writing(&conn->channel) < 0) {
-        close_soon(conn);
+        conn_close(conn);
         return;
     }
     if (conn->reading_paused && conn->async_bytes == 0) {
         conn->reading_paused = false;
         /* ET: re-enabling makes epoll report data already waiting. */
         if (channel_enable_reading(&conn->channel) < 0)
-            close_soon(conn);
+            conn_close(conn);
     }
 }
 
-/* Hands every whole message at the front of the input to the callback.
- * Unlocked: the input is the loop thread's alone, and the callback may
- * send (which locks). */
+/* Hands every whole message at the front of the input to the callback. */
 static void decode_messages(struct connection *conn)
 {
     for (;;) {
@@ -165,17 +137,17 @@ static void decode_messages(struct connection *conn)
     }
 }
 
-/* Locked. The peer closed its write side. Complete requests were handed
- * on already; an incomplete trailing one is dropped. Close once the
- * replies are out, those still in workers included. */
+/* The peer closed its write side. Complete requests were handed on already;
+ * an incomplete trailing one is dropped. Close once the replies are out,
+ * those still in workers included. */
 static void handle_peer_closed(struct connection *conn)
 {
     conn->peer_closed = true;
     buffer_free(&conn->input);
     if (buffer_readable(&conn->output) == 0 && conn->async_jobs == 0)
-        close_locked(conn);
+        conn_close(conn);
     else if (channel_disable_reading(&conn->channel) < 0)
-        close_locked(conn);
+        conn_close(conn);
 }
 
 /* Readable (or EOF, or an error). Each read is followed by the messages it
@@ -184,10 +156,7 @@ static void handle_read(void *ctx)
 {
     struct connection *conn = ctx;
 
-    pthread_mutex_lock(&conn->lock);
-    bool skip = conn->closed || conn->peer_closed || conn->reading_paused;
-    pthread_mutex_unlock(&conn->lock);
-    if (skip)
+    if (conn->closed || conn->peer_closed || conn->reading_paused)
         return;
     for (;;) {
         size_t offered;
@@ -199,33 +168,25 @@ static void handle_read(void *ctx)
             return;
         }
         if (n == 0) {
-            pthread_mutex_lock(&conn->lock);
             handle_peer_closed(conn);
-            pthread_mutex_unlock(&conn->lock);
             return;
         }
-        pthread_mutex_lock(&conn->lock);
         conn->in_read = true;
-        pthread_mutex_unlock(&conn->lock);
         decode_messages(conn);
-        pthread_mutex_lock(&conn->lock);
         conn->in_read = false;
-        if (!conn->closed)
-            flush_output(conn);
-        if (conn->closed) {
-            pthread_mutex_unlock(&conn->lock);
+        if (conn->closed)
             return;
-        }
+        flush_output(conn);
+        if (conn->closed)
+            return;
         if (buffer_readable(&conn->output) + conn->async_bytes > CONN_HIGH_WATER) {
             /* The peer is not reading its replies: stop reading its
              * requests until they drain (flush_output resumes). */
             conn->reading_paused = true;
             if (channel_disable_reading(&conn->channel) < 0)
-                close_locked(conn);
-            pthread_mutex_unlock(&conn->lock);
+                conn_close(conn);
             return;
         }
-        pthread_mutex_unlock(&conn->lock);
         /* A read that took less than it was offered emptied the socket,
          * and edge-triggered epoll reports the next arrival (data, FIN or
          * error) as a new event: no need for a read that says EAGAIN.
@@ -239,10 +200,8 @@ static void handle_read(void *ctx)
 static void handle_write(void *ctx)
 {
     struct connection *conn = ctx;
-    pthread_mutex_lock(&conn->lock);
     if (!conn->closed)
         flush_output(conn);
-    pthread_mutex_unlock(&conn->lock);
 }
 
 static void handle_close(void *ctx)
@@ -259,7 +218,6 @@ struct connection *conn_new(struct event_loop *loop, struct socket *sock,
         return NULL;
     atomic_init(&conn->refs, 1);
     conn->loop = loop;
-    pthread_mutex_init(&conn->lock, NULL);
     conn->sock = *sock;
     conn->peer = *peer;
     buffer_init(&conn->input);
@@ -289,14 +247,31 @@ void conn_set_close_callback(struct connection *conn, conn_close_callback fn,
     conn->close_ctx = ctx;
 }
 
+/* Queues fn(conn) on the connection's loop with a reference for the task,
+ * which fn drops. -1 with errno if the task cannot be queued. */
+static int run_in_loop(struct connection *conn, event_loop_task fn)
+{
+    conn_ref(conn);
+    if (event_loop_run_in_loop(conn->loop, fn, conn) < 0) {
+        conn_unref(conn);
+        return -1;
+    }
+    return 0;
+}
+
+static void establish_in_loop(void *arg)
+{
+    struct connection *conn = arg;
+    if (!conn->closed && channel_enable_reading(&conn->channel) < 0) {
+        log_error("new connection: %s", strerror(errno));
+        conn_close(conn);
+    }
+    conn_unref(conn);
+}
+
 int conn_establish(struct connection *conn)
 {
-    /* Called from the acceptor's thread: the lock publishes everything
-     * conn_new() wrote to the loop thread that takes it next. */
-    pthread_mutex_lock(&conn->lock);
-    int rc = channel_enable_reading(&conn->channel);
-    pthread_mutex_unlock(&conn->lock);
-    return rc;
+    return run_in_loop(conn, establish_in_loop);
 }
 
 int conn_fd(const struct connection *conn)
@@ -304,54 +279,134 @@ int conn_fd(const struct connection *conn)
     return conn->sock.fd;
 }
 
-void conn_send_message(struct connection *conn, const struct iovec *parts,
-                       int nparts)
+/* New output was appended: write it now, unless the batch of handle_read
+ * will (one write for all its replies) or EPOLLOUT is awaited. */
+static void output_appended(struct connection *conn)
 {
-    pthread_mutex_lock(&conn->lock);
-    if (conn->closed) {
-        pthread_mutex_unlock(&conn->lock);
-        return;                                /* nobody to send it to */
-    }
+    if (!conn->in_read && !channel_is_writing(&conn->channel))
+        flush_output(conn);
+}
+
+/* Appends the framed message (header, then the parts) to the output. */
+static int append_message(struct buffer *out, const struct iovec *parts,
+                          int nparts)
+{
     size_t len = 0;
     for (int i = 0; i < nparts; i++)
         len += parts[i].iov_len;
     unsigned char header[CODEC_HEADER_LEN];
     codec_encode_header(header, (uint32_t)len);
-    if (buffer_append(&conn->output, header, sizeof(header)) < 0)
-        goto fail;
+    if (buffer_append(out, header, sizeof(header)) < 0)
+        return -1;
     for (int i = 0; i < nparts; i++)
-        if (buffer_append(&conn->output, parts[i].iov_base, parts[i].iov_len) < 0)
-            goto fail;
-    /* Inside handle_read the batch's replies go out in one write after the
-     * batch; while EPOLLOUT is awaited, handle_write sends them. */
-    if (!conn->in_read && !channel_is_writing(&conn->channel))
-        flush_output(conn);
-    pthread_mutex_unlock(&conn->lock);
-    return;
+        if (buffer_append(out, parts[i].iov_base, parts[i].iov_len) < 0)
+            return -1;
+    return 0;
+}
 
+/* A reply built in another thread, on its way to the loop. */
+struct send_task {
+    struct connection *conn;       /* a reference, dropped by the task */
+    struct buffer msg;             /* owned: the framed message */
+};
+
+static void send_task_run(void *arg)
+{
+    struct send_task *task = arg;
+    struct connection *conn = task->conn;
+
+    if (!conn->closed) {
+        if (buffer_append(&conn->output, buffer_peek(&task->msg),
+                          buffer_readable(&task->msg)) < 0) {
+            log_error("reply: %s", strerror(errno));
+            conn_close(conn);
+        } else {
+            output_appended(conn);
+        }
+    }
+    conn_unref(conn);
+    buffer_free(&task->msg);
+    free(task);
+}
+
+void conn_send_message(struct connection *conn, const struct iovec *parts,
+                       int nparts)
+{
+    if (event_loop_is_in_loop_thread(conn->loop)) {
+        if (conn->closed)
+            return;                            /* nobody to send it to */
+        if (append_message(&conn->output, parts, nparts) < 0) {
+            log_error("reply: %s", strerror(errno));
+            conn_close(conn);
+            return;
+        }
+        output_appended(conn);
+        return;
+    }
+
+    /* Another thread: frame a copy and let the loop's thread send it. */
+    struct send_task *task = malloc(sizeof(*task));
+    if (!task)
+        goto fail;
+    buffer_init(&task->msg);
+    conn_ref(conn);
+    task->conn = conn;
+    if (append_message(&task->msg, parts, nparts) == 0 &&
+        event_loop_queue_in_loop(conn->loop, send_task_run, task) == 0)
+        return;
+    conn_unref(conn);
+    buffer_free(&task->msg);
+    free(task);
 fail:
-    log_error("reply: %s", strerror(errno));
-    buffer_free(&conn->output);
-    close_soon(conn);
-    pthread_mutex_unlock(&conn->lock);
+    /* Out of memory: the reply is lost, and only the loop may close. */
+    log_error("reply from another thread: %s", strerror(errno));
 }
 
 void conn_begin_async(struct connection *conn, size_t bytes)
 {
-    pthread_mutex_lock(&conn->lock);
     conn->async_jobs++;
     conn->async_bytes += bytes;
-    pthread_mutex_unlock(&conn->lock);
 }
 
-void conn_end_async(struct connection *conn, size_t bytes)
+/* What conn_end_async() hands to the loop. */
+struct end_async_task {
+    struct connection *conn;       /* a reference, dropped by the task */
+    size_t bytes;
+};
+
+static void end_async_in_loop(struct connection *conn, size_t bytes)
 {
-    pthread_mutex_lock(&conn->lock);
     conn->async_jobs--;
     conn->async_bytes -= bytes;
     /* The last reply a half-closed peer was owed, or the end of the
      * back-pressure: flush_output decides. */
     if (!conn->closed && !conn->in_read)
         flush_output(conn);
-    pthread_mutex_unlock(&conn->lock);
+}
+
+static void end_async_task_run(void *arg)
+{
+    struct end_async_task *task = arg;
+    end_async_in_loop(task->conn, task->bytes);
+    conn_unref(task->conn);
+    free(task);
+}
+
+void conn_end_async(struct connection *conn, size_t bytes)
+{
+    if (event_loop_is_in_loop_thread(conn->loop)) {
+        end_async_in_loop(conn, bytes);
+        return;
+    }
+    struct end_async_task *task = malloc(sizeof(*task));
+    if (task) {
+        conn_ref(conn);
+        task->conn = conn;
+        task->bytes = bytes;
+        if (event_loop_queue_in_loop(conn->loop, end_async_task_run, task) == 0)
+            return;
+        conn_unref(conn);
+        free(task);
+    }
+    log_error("end of a reply: %s", strerror(errno));
 }

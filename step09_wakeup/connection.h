@@ -16,13 +16,12 @@
  * The last conn_unref() closes the fd and frees the memory; conn_close()
  * only ends the connection, exactly once, whoever asks.
  *
- * Threads: the connection runs in its loop's thread. Worker threads may
- * call conn_send_message() and conn_end_async(): a mutex per connection
- * guards the output path (the output buffer, the channel's events and the
- * state flags), and a worker writes to the socket itself. Closing is the
- * loop thread's job: a worker that finds the connection should close
- * turns on EPOLLOUT, and the loop's write handler closes it. conn_ref()
- * and conn_unref(): any thread.
+ * Threads: everything that touches a connection's buffers, channel and
+ * state runs in its loop's thread, so nothing needs a lock. Other threads
+ * call conn_establish(), conn_send_message() and conn_end_async(): each
+ * becomes a task on the connection's loop (event_loop_run_in_loop), which
+ * holds a reference until it has run. conn_ref() and conn_unref(): any
+ * thread.
  */
 #ifndef CONNECTION_H
 #define CONNECTION_H
@@ -57,7 +56,9 @@ void conn_set_message_callback(struct connection *conn,
 void conn_set_close_callback(struct connection *conn, conn_close_callback fn,
                              void *ctx);
 
-/* Starts reading: puts the channel in the loop, edge-triggered. */
+/* Starts reading: puts the channel in the loop, edge-triggered. Any thread
+ * (the work is done in the loop's thread). -1 with errno if it cannot be
+ * handed over; a failure in the loop closes the connection. */
 int conn_establish(struct connection *conn);
 
 int conn_fd(const struct connection *conn);
@@ -66,7 +67,8 @@ void conn_ref(struct connection *conn);
 void conn_unref(struct connection *conn);
 
 /* Sends one framed message whose payload is the concatenation of parts.
- * Dropped if the connection is closed. Loop thread or worker. */
+ * Dropped if the connection is closed. Any thread: from another thread
+ * the message is copied and sent by a task in the loop. */
 void conn_send_message(struct connection *conn, const struct iovec *parts,
                        int nparts);
 

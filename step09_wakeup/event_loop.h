@@ -3,12 +3,12 @@
  * The loop owns its struct epoll. Channels belong to a loop: they update
  * and remove themselves through it, and the loop dispatches their events.
  * A loop belongs to the thread that created it, which is the thread that
- * runs it; only that thread may touch the loop or its channels, except
- * for event_loop_quit() and event_loop_is_in_loop_thread().
+ * runs it; only that thread may touch the loop or its channels. Other
+ * threads hand it work: event_loop_run_in_loop() and _queue_in_loop() put
+ * a task in the loop's queue and wake the loop through its eventfd; the
+ * loop runs queued tasks after each round of events.
  *
- * Later chapters give the loop more to own; the epoll set stays in Epoll:
- * a wake-up eventfd and a task queue (step09), a timerfd and its timers
- * (step10).
+ * The next chapter gives the loop a timerfd and its timers (step10).
  */
 #ifndef EVENT_LOOP_H
 #define EVENT_LOOP_H
@@ -18,19 +18,32 @@
 struct channel;
 struct event_loop;
 
+typedef void (*event_loop_task)(void *ctx);
+
 struct event_loop *event_loop_new(void);       /* NULL with errno on failure */
+
+/* Runs the tasks still queued (so they can drop what they hold), then frees
+ * the loop. Its thread must have stopped running it. */
 void event_loop_free(struct event_loop *loop);
 
-/* Waits for events and dispatches them until event_loop_quit().
- * Returns 0, or -1 with errno if waiting fails. */
+/* Waits for events and dispatches them, then runs queued tasks, until
+ * event_loop_quit(). Returns 0, or -1 with errno if waiting fails. */
 int event_loop_run(struct event_loop *loop);
 
-/* Makes event_loop_run() return after the current round of events. Any
- * thread; a loop blocked in epoll_wait() notices within
- * EVENT_LOOP_POLL_MS (step09 wakes it at once). */
+/* Makes event_loop_run() return after the current round. Any thread: a
+ * loop blocked in epoll_wait() is woken. */
 void event_loop_quit(struct event_loop *loop);
 
-#define EVENT_LOOP_POLL_MS 10000
+/* Runs fn(ctx) now if called in the loop's thread, else queues it like
+ * event_loop_queue_in_loop(). Any thread. -1 with errno ENOMEM. */
+int event_loop_run_in_loop(struct event_loop *loop, event_loop_task fn,
+                           void *ctx);
+
+/* Queues fn(ctx) to run in the loop's thread after the current round of
+ * events, in the order queued, and wakes the loop. Any thread; a task may
+ * queue more tasks. -1 with errno ENOMEM. */
+int event_loop_queue_in_loop(struct event_loop *loop, event_loop_task fn,
+                             void *ctx);
 
 /* Whether the calling thread is the loop's own. Any thread. */
 bool event_loop_is_in_loop_thread(const struct event_loop *loop);
