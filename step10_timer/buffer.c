@@ -1,0 +1,173 @@
+/* buffer.c - see buffer.h. */
+#include "buffer.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+void buffer_init(struct buffer *b)
+{
+    b->data = NULL;
+    b->cap = 0;
+    b->rd = 0;
+    b->wr = 0;
+}
+
+void buffer_free(struct buffer *b)
+{
+    free(b->data);
+    buffer_init(b);
+}
+
+size_t buffer_readable(const struct buffer *b)
+{
+    return b->wr - b->rd;
+}
+
+size_t buffer_writable(const struct buffer *b)
+{
+    return b->cap - b->wr;
+}
+
+size_t buffer_prependable(const struct buffer *b)
+{
+    return b->rd;
+}
+
+const char *buffer_peek(const struct buffer *b)
+{
+    return b->data + b->rd;
+}
+
+uint32_t buffer_peek_u32(const struct buffer *b)
+{
+    const unsigned char *p = (const unsigned char *)b->data + b->rd;
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+           (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+int buffer_ensure_writable(struct buffer *b, size_t len)
+{
+    if (buffer_writable(b) >= len)
+        return 0;
+    size_t readable = buffer_readable(b);
+    size_t need = BUFFER_PREPEND + readable + len;
+    if (need < readable || need < len) {             /* overflow */
+        errno = ENOMEM;
+        return -1;
+    }
+    if (need > b->cap) {
+        /* Grow geometrically, so n appends cost O(n) copies in all. */
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < need)
+            cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+        char *data = malloc(cap);
+        if (!data)
+            return -1;
+        if (readable)
+            memcpy(data + BUFFER_PREPEND, b->data + b->rd, readable);
+        free(b->data);
+        b->data = data;
+        b->cap = cap;
+    } else {
+        /* Enough room in all, but some of it is in front of rd: move the
+         * readable bytes back instead of growing. */
+        memmove(b->data + BUFFER_PREPEND, b->data + b->rd, readable);
+    }
+    b->rd = BUFFER_PREPEND;
+    b->wr = BUFFER_PREPEND + readable;
+    return 0;
+}
+
+int buffer_append(struct buffer *b, const void *data, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (buffer_ensure_writable(b, len) < 0)
+        return -1;
+    memcpy(b->data + b->wr, data, len);
+    b->wr += len;
+    return 0;
+}
+
+int buffer_prepend(struct buffer *b, const void *data, size_t len)
+{
+    if (!b->data && buffer_ensure_writable(b, 0) < 0)
+        return -1;
+    if (len > buffer_prependable(b)) {
+        errno = ENOSPC;
+        return -1;
+    }
+    b->rd -= len;
+    memcpy(b->data + b->rd, data, len);
+    return 0;
+}
+
+char *buffer_begin_write(struct buffer *b)
+{
+    return b->data + b->wr;
+}
+
+void buffer_has_written(struct buffer *b, size_t len)
+{
+    b->wr += len;
+}
+
+void buffer_retrieve(struct buffer *b, size_t len)
+{
+    b->rd += len;
+    if (b->rd == b->wr)               /* empty: start over at the front */
+        b->rd = b->wr = b->data ? BUFFER_PREPEND : 0;
+}
+
+void buffer_retrieve_all(struct buffer *b)
+{
+    buffer_retrieve(b, buffer_readable(b));
+}
+
+void buffer_release(struct buffer *b)
+{
+    if (buffer_readable(b) == 0)
+        buffer_free(b);
+}
+
+ssize_t buffer_read_fd(struct buffer *b, int fd, size_t *offered)
+{
+    char extra[BUFFER_EXTRA_READ];
+    size_t writable = buffer_writable(b);
+    struct iovec iov[2] = {
+        { .iov_base = b->data ? b->data + b->wr : NULL, .iov_len = writable },
+        { .iov_base = extra, .iov_len = sizeof(extra) },
+    };
+    /* With 64 KiB free in the buffer already, the stack adds nothing. */
+    int iovcnt = writable < sizeof(extra) ? 2 : 1;
+    *offered = writable + (iovcnt == 2 ? sizeof(extra) : 0);
+
+    ssize_t n;
+    do {
+        n = readv(fd, iov, iovcnt);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0)
+        return n;
+    if ((size_t)n <= writable) {
+        b->wr += (size_t)n;
+    } else {
+        b->wr = b->cap;
+        if (buffer_append(b, extra, (size_t)n - writable) < 0)
+            return -1;
+    }
+    return n;
+}
+
+ssize_t buffer_write_fd(struct buffer *b, int fd)
+{
+    ssize_t n;
+    do {
+        n = write(fd, buffer_peek(b), buffer_readable(b));
+    } while (n < 0 && errno == EINTR);
+    if (n > 0)
+        buffer_retrieve(b, (size_t)n);
+    return n;
+}

@@ -1,0 +1,80 @@
+/* buffer.h - the Buffer class: a growable byte array with a prepend area.
+ *
+ *   +-------------+------------------+------------------+
+ *   | prependable |     readable     |     writable     |
+ *   +-------------+------------------+------------------+
+ *   0            rd                  wr                cap
+ *
+ * Bytes are appended at wr and consumed (retrieved) at rd. The first
+ * BUFFER_PREPEND bytes of a fresh buffer stay free, so a header can be put
+ * in front of a payload without moving it. Storage is allocated on the first
+ * write, compacted before it grows, and released by buffer_release() when
+ * the buffer is empty, so an idle connection pins no memory.
+ *
+ * A buffer belongs to one thread at a time; it does no locking.
+ */
+#ifndef BUFFER_H
+#define BUFFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BUFFER_PREPEND 8            /* free bytes kept in front */
+#define BUFFER_EXTRA_READ 65536     /* stack space buffer_read_fd() adds */
+
+struct buffer {
+    char  *data;     /* owned; NULL until the first write */
+    size_t cap;      /* bytes allocated at data */
+    size_t rd;       /* first readable byte */
+    size_t wr;       /* one past the last readable byte */
+};
+
+void buffer_init(struct buffer *b);          /* empty, no storage */
+void buffer_free(struct buffer *b);          /* frees storage; b is empty */
+
+size_t buffer_readable(const struct buffer *b);
+size_t buffer_writable(const struct buffer *b);
+size_t buffer_prependable(const struct buffer *b);
+
+/* The first readable byte; valid until the next call that writes. */
+const char *buffer_peek(const struct buffer *b);
+
+/* The first 4 readable bytes as a big-endian (network order) integer.
+ * The caller checks buffer_readable(b) >= 4. */
+uint32_t buffer_peek_u32(const struct buffer *b);
+
+/* Copies len bytes in at the end. -1 with errno ENOMEM. */
+int buffer_append(struct buffer *b, const void *data, size_t len);
+
+/* Copies len bytes in just before the readable bytes. -1 with errno
+ * ENOSPC when fewer than len prependable bytes are free. */
+int buffer_prepend(struct buffer *b, const void *data, size_t len);
+
+/* Makes room for len more bytes: compacts, or grows. -1 with errno ENOMEM. */
+int buffer_ensure_writable(struct buffer *b, size_t len);
+
+/* Direct writing: write up to buffer_writable(b) bytes at
+ * buffer_begin_write(b), then say how many with buffer_has_written(). */
+char *buffer_begin_write(struct buffer *b);
+void buffer_has_written(struct buffer *b, size_t len);
+
+/* Consumes len readable bytes (len <= buffer_readable(b)). */
+void buffer_retrieve(struct buffer *b, size_t len);
+void buffer_retrieve_all(struct buffer *b);
+
+/* Frees the storage if the buffer is empty. */
+void buffer_release(struct buffer *b);
+
+/* One readv() into the writable space plus BUFFER_EXTRA_READ bytes of
+ * stack, so one call takes what the socket has without the buffer growing
+ * in advance. Returns the bytes read (0 at EOF), or -1 with errno. *offered
+ * is how many bytes the call could have taken: a read of fewer bytes
+ * drained the socket. */
+ssize_t buffer_read_fd(struct buffer *b, int fd, size_t *offered);
+
+/* One write() of the readable bytes; retrieves what was written. Returns
+ * the bytes written, or -1 with errno (EAGAIN: the socket is full). */
+ssize_t buffer_write_fd(struct buffer *b, int fd);
+
+#endif

@@ -1,0 +1,34 @@
+/* codec.h - the framing: a 4-byte big-endian length, then that many bytes.
+ *
+ * The header is in network byte order (a server and a client on machines of
+ * different endianness agree), its value is checked against a limit before
+ * anything is allocated for it, and a buffer holding fewer than 4 bytes is
+ * an incomplete header, never a message. Stateless; any thread.
+ */
+#ifndef CODEC_H
+#define CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buffer.h"
+
+#define CODEC_HEADER_LEN 4
+
+enum codec_status {
+    CODEC_INCOMPLETE,   /* need more bytes */
+    CODEC_MESSAGE,      /* a whole message is at the front of the buffer */
+    CODEC_TOO_LARGE,    /* the header announces more than the limit */
+};
+
+/* Looks at the front of in. On CODEC_MESSAGE, *payload_len is the payload's
+ * length; the payload starts CODEC_HEADER_LEN bytes after buffer_peek(in),
+ * and the message takes CODEC_HEADER_LEN + *payload_len bytes. On
+ * CODEC_TOO_LARGE, *payload_len is the announced length. */
+enum codec_status codec_decode(const struct buffer *in, size_t max_payload,
+                               size_t *payload_len);
+
+/* Writes the header for a payload of len bytes. */
+void codec_encode_header(unsigned char header[CODEC_HEADER_LEN], uint32_t len);
+
+#endif

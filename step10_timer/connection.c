@@ -1,0 +1,412 @@
+/* connection.c - see connection.h. */
+#include "connection.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "buffer.h"
+#include "channel.h"
+#include "codec.h"
+#include "event_loop.h"
+#include "log.h"
+
+struct connection {
+    atomic_int refs;               /* see "Lifetime" in connection.h */
+    struct event_loop *loop;       /* not owned: the loop that does our I/O */
+    struct socket sock;            /* owned: closed by the last conn_unref() */
+    struct channel channel;        /* ctx = this connection, tied to refs */
+    struct inet_address peer;      /* the client's address */
+    struct buffer input;           /* owned: bytes read, not yet a whole message */
+    struct buffer output;          /* owned: bytes the kernel has not taken */
+    size_t max_payload;            /* a larger header is a protocol error */
+    size_t async_jobs;             /* messages whose reply is in a worker */
+    size_t async_bytes;            /* their payload bytes */
+    bool closed;                   /* conn_close() ran */
+    bool peer_closed;              /* read saw EOF: close once output is out */
+    bool in_read;                  /* handle_read() runs: replies wait for it */
+    bool reading_paused;           /* backlog above CONN_HIGH_WATER */
+    conn_message_callback message_callback;
+    void *message_ctx;             /* for message_callback; not owned */
+    conn_close_callback close_callback;
+    void *close_ctx;               /* for close_callback; not owned */
+};
+
+static void destroy(struct connection *conn)
+{
+    socket_close(&conn->sock);
+    buffer_free(&conn->input);
+    buffer_free(&conn->output);
+    free(conn);
+}
+
+void conn_ref(struct connection *conn)
+{
+    atomic_fetch_add_explicit(&conn->refs, 1, memory_order_relaxed);
+}
+
+void conn_unref(struct connection *conn)
+{
+    /* acq_rel: whatever another holder did to conn happens before destroy. */
+    if (atomic_fetch_sub_explicit(&conn->refs, 1, memory_order_acq_rel) == 1)
+        destroy(conn);
+}
+
+static void hold(void *ctx)
+{
+    conn_ref(ctx);
+}
+
+static void release(void *ctx)
+{
+    conn_unref(ctx);
+}
+
+void conn_close(struct connection *conn)
+{
+    if (conn->closed)
+        return;
+    conn->closed = true;
+    /* Out of epoll before the fd can be closed (by the last unref). */
+    channel_remove(&conn->channel);
+    conn->close_callback(conn->close_ctx, conn);
+}
+
+/* Writes what the kernel takes now. If some is left, waits for EPOLLOUT;
+ * once all is out, closes if the peer is gone and owed nothing more, else
+ * stops waiting and resumes reading if back-pressure paused it. */
+static void flush_output(struct connection *conn)
+{
+    if (buffer_readable(&conn->output) > 0 &&
+        buffer_write_fd(&conn->output, conn->sock.fd) < 0 &&
+        errno != EAGAIN && errno != EWOULDBLOCK) {
+        conn_close(conn);                      /* EPIPE, ECONNRESET */
+        return;
+    }
+    if (buffer_readable(&conn->output) > 0) {
+        if (!channel_is_writing(&conn->channel) &&
+            channel_enable_writing(&conn->channel) < 0)
+            conn_close(conn);
+        return;
+    }
+    buffer_release(&conn->output);             /* idle: pin no memory */
+    if (conn->peer_closed && conn->async_jobs == 0) {
+        conn_close(conn);                      /* every reply is out */
+        return;
+    }
+    if (channel_is_writing(&conn->channel) &&
+        channel_disable_writing(&conn->channel) < 0) {
+        conn_close(conn);
+        return;
+    }
+    if (conn->reading_paused && conn->async_bytes == 0) {
+        conn->reading_paused = false;
+        /* ET: re-enabling makes epoll report data already waiting. */
+        if (channel_enable_reading(&conn->channel) < 0)
+            conn_close(conn);
+    }
+}
+
+/* Hands every whole message at the front of the input to the callback. */
+static void decode_messages(struct connection *conn)
+{
+    for (;;) {
+        size_t len;
+        switch (codec_decode(&conn->input, conn->max_payload, &len)) {
+        case CODEC_INCOMPLETE:
+            return;
+        case CODEC_TOO_LARGE: {
+            char name[INET_ADDRESS_STRLEN];
+            log_warn("%s: message of %zu bytes is over the limit of %zu bytes; closing",
+                     inet_address_to_string(&conn->peer, name, sizeof(name)),
+                     len, conn->max_payload);
+            conn_close(conn);
+            return;
+        }
+        case CODEC_MESSAGE:
+            conn->message_callback(conn->message_ctx, conn,
+                                   buffer_peek(&conn->input) + CODEC_HEADER_LEN,
+                                   len);
+            buffer_retrieve(&conn->input, CODEC_HEADER_LEN + len);
+            if (conn->closed)
+                return;
+        }
+    }
+}
+
+/* The peer closed its write side. Complete requests were handed on already;
+ * an incomplete trailing one is dropped. Close once the replies are out,
+ * those still in workers included. */
+static void handle_peer_closed(struct connection *conn)
+{
+    conn->peer_closed = true;
+    buffer_free(&conn->input);
+    if (buffer_readable(&conn->output) == 0 && conn->async_jobs == 0)
+        conn_close(conn);
+    else if (channel_disable_reading(&conn->channel) < 0)
+        conn_close(conn);
+}
+
+/* Readable (or EOF, or an error). Each read is followed by the messages it
+ * completed and one write of all their replies. */
+static void handle_read(void *ctx)
+{
+    struct connection *conn = ctx;
+
+    if (conn->closed || conn->peer_closed || conn->reading_paused)
+        return;
+    for (;;) {
+        size_t offered;
+        ssize_t n = buffer_read_fd(&conn->input, conn->sock.fd, &offered);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            conn_close(conn);                  /* ECONNRESET, ENOMEM */
+            return;
+        }
+        if (n == 0) {
+            handle_peer_closed(conn);
+            return;
+        }
+        conn->in_read = true;
+        decode_messages(conn);
+        conn->in_read = false;
+        if (conn->closed)
+            return;
+        flush_output(conn);
+        if (conn->closed)
+            return;
+        if (buffer_readable(&conn->output) + conn->async_bytes > CONN_HIGH_WATER) {
+            /* The peer is not reading its replies: stop reading its
+             * requests until they drain (flush_output resumes). */
+            conn->reading_paused = true;
+            if (channel_disable_reading(&conn->channel) < 0)
+                conn_close(conn);
+            return;
+        }
+        /* A read that took less than it was offered emptied the socket,
+         * and edge-triggered epoll reports the next arrival (data, FIN or
+         * error) as a new event: no need for a read that says EAGAIN.
+         * Unless this event carried the FIN already: read on to see EOF. */
+        if ((size_t)n < offered && !(conn->channel.revents & EPOLLRDHUP))
+            break;
+    }
+    buffer_release(&conn->input);              /* idle: pin no memory */
+}
+
+static void handle_write(void *ctx)
+{
+    struct connection *conn = ctx;
+    if (!conn->closed)
+        flush_output(conn);
+}
+
+static void handle_close(void *ctx)
+{
+    conn_close(ctx);
+}
+
+struct connection *conn_new(struct event_loop *loop, struct socket *sock,
+                            const struct inet_address *peer,
+                            size_t max_payload)
+{
+    struct connection *conn = calloc(1, sizeof(*conn));
+    if (!conn)
+        return NULL;
+    atomic_init(&conn->refs, 1);
+    conn->loop = loop;
+    conn->sock = *sock;
+    conn->peer = *peer;
+    buffer_init(&conn->input);
+    buffer_init(&conn->output);
+    conn->max_payload = max_payload;
+    channel_init(&conn->channel, loop, sock->fd, conn);
+    channel_set_read_callback(&conn->channel, handle_read);
+    channel_set_write_callback(&conn->channel, handle_write);
+    channel_set_close_callback(&conn->channel, handle_close);
+    channel_set_error_callback(&conn->channel, handle_close);
+    channel_tie(&conn->channel, hold, release);
+    channel_use_et(&conn->channel);
+    return conn;
+}
+
+void conn_set_message_callback(struct connection *conn,
+                               conn_message_callback fn, void *ctx)
+{
+    conn->message_callback = fn;
+    conn->message_ctx = ctx;
+}
+
+void conn_set_close_callback(struct connection *conn, conn_close_callback fn,
+                             void *ctx)
+{
+    conn->close_callback = fn;
+    conn->close_ctx = ctx;
+}
+
+/* Queues fn(conn) on the connection's loop with a reference for the task,
+ * which fn drops. -1 with errno if the task cannot be queued. */
+static int run_in_loop(struct connection *conn, event_loop_task fn)
+{
+    conn_ref(conn);
+    if (event_loop_run_in_loop(conn->loop, fn, conn) < 0) {
+        conn_unref(conn);
+        return -1;
+    }
+    return 0;
+}
+
+static void establish_in_loop(void *arg)
+{
+    struct connection *conn = arg;
+    if (!conn->closed && channel_enable_reading(&conn->channel) < 0) {
+        log_error("new connection: %s", strerror(errno));
+        conn_close(conn);
+    }
+    conn_unref(conn);
+}
+
+int conn_establish(struct connection *conn)
+{
+    return run_in_loop(conn, establish_in_loop);
+}
+
+int conn_fd(const struct connection *conn)
+{
+    return conn->sock.fd;
+}
+
+/* New output was appended: write it now, unless the batch of handle_read
+ * will (one write for all its replies) or EPOLLOUT is awaited. */
+static void output_appended(struct connection *conn)
+{
+    if (!conn->in_read && !channel_is_writing(&conn->channel))
+        flush_output(conn);
+}
+
+/* Appends the framed message (header, then the parts) to the output. */
+static int append_message(struct buffer *out, const struct iovec *parts,
+                          int nparts)
+{
+    size_t len = 0;
+    for (int i = 0; i < nparts; i++)
+        len += parts[i].iov_len;
+    unsigned char header[CODEC_HEADER_LEN];
+    codec_encode_header(header, (uint32_t)len);
+    if (buffer_append(out, header, sizeof(header)) < 0)
+        return -1;
+    for (int i = 0; i < nparts; i++)
+        if (buffer_append(out, parts[i].iov_base, parts[i].iov_len) < 0)
+            return -1;
+    return 0;
+}
+
+/* A reply built in another thread, on its way to the loop. */
+struct send_task {
+    struct connection *conn;       /* a reference, dropped by the task */
+    struct buffer msg;             /* owned: the framed message */
+};
+
+static void send_task_run(void *arg)
+{
+    struct send_task *task = arg;
+    struct connection *conn = task->conn;
+
+    if (!conn->closed) {
+        if (buffer_append(&conn->output, buffer_peek(&task->msg),
+                          buffer_readable(&task->msg)) < 0) {
+            log_error("reply: %s", strerror(errno));
+            conn_close(conn);
+        } else {
+            output_appended(conn);
+        }
+    }
+    conn_unref(conn);
+    buffer_free(&task->msg);
+    free(task);
+}
+
+void conn_send_message(struct connection *conn, const struct iovec *parts,
+                       int nparts)
+{
+    if (event_loop_is_in_loop_thread(conn->loop)) {
+        if (conn->closed)
+            return;                            /* nobody to send it to */
+        if (append_message(&conn->output, parts, nparts) < 0) {
+            log_error("reply: %s", strerror(errno));
+            conn_close(conn);
+            return;
+        }
+        output_appended(conn);
+        return;
+    }
+
+    /* Another thread: frame a copy and let the loop's thread send it. */
+    struct send_task *task = malloc(sizeof(*task));
+    if (!task)
+        goto fail;
+    buffer_init(&task->msg);
+    conn_ref(conn);
+    task->conn = conn;
+    if (append_message(&task->msg, parts, nparts) == 0 &&
+        event_loop_queue_in_loop(conn->loop, send_task_run, task) == 0)
+        return;
+    conn_unref(conn);
+    buffer_free(&task->msg);
+    free(task);
+fail:
+    /* Out of memory: the reply is lost, and only the loop may close. */
+    log_error("reply from another thread: %s", strerror(errno));
+}
+
+void conn_begin_async(struct connection *conn, size_t bytes)
+{
+    conn->async_jobs++;
+    conn->async_bytes += bytes;
+}
+
+/* What conn_end_async() hands to the loop. */
+struct end_async_task {
+    struct connection *conn;       /* a reference, dropped by the task */
+    size_t bytes;
+};
+
+static void end_async_in_loop(struct connection *conn, size_t bytes)
+{
+    conn->async_jobs--;
+    conn->async_bytes -= bytes;
+    /* The last reply a half-closed peer was owed, or the end of the
+     * back-pressure: flush_output decides. */
+    if (!conn->closed && !conn->in_read)
+        flush_output(conn);
+}
+
+static void end_async_task_run(void *arg)
+{
+    struct end_async_task *task = arg;
+    end_async_in_loop(task->conn, task->bytes);
+    conn_unref(task->conn);
+    free(task);
+}
+
+void conn_end_async(struct connection *conn, size_t bytes)
+{
+    if (event_loop_is_in_loop_thread(conn->loop)) {
+        end_async_in_loop(conn, bytes);
+        return;
+    }
+    struct end_async_task *task = malloc(sizeof(*task));
+    if (task) {
+        conn_ref(conn);
+        task->conn = conn;
+        task->bytes = bytes;
+        if (event_loop_queue_in_loop(conn->loop, end_async_task_run, task) == 0)
+            return;
+        conn_unref(conn);
+        free(task);
+    }
+    log_error("end of a reply: %s", strerror(errno));
+}

@@ -1,0 +1,87 @@
+/* connection.h - the Connection class: one accepted TCP connection.
+ *
+ * A connection owns its socket, its channel and two Buffers. On readable it
+ * reads what the socket has, cuts the input into framed messages (codec.h)
+ * and hands each one to the message callback. conn_send_message() frames a
+ * reply into the output buffer; the connection writes it when the current
+ * batch of messages is done (or at once, outside a batch), and what the
+ * kernel does not take waits for EPOLLOUT. While more than CONN_HIGH_WATER
+ * bytes wait (in the output buffer or in workers), the connection stops
+ * reading (back-pressure). When the peer closes its write side, every reply
+ * owed is sent before the close, including replies still in workers.
+ *
+ * Lifetime: a connection is reference counted. conn_new() returns it with
+ * one reference, which its owner (the server's table) keeps until the close
+ * callback. A channel event holds a reference while it runs (channel_tie).
+ * The last conn_unref() closes the fd and frees the memory; conn_close()
+ * only ends the connection, exactly once, whoever asks.
+ *
+ * Threads: everything that touches a connection's buffers, channel and
+ * state runs in its loop's thread, so nothing needs a lock. Other threads
+ * call conn_establish(), conn_send_message() and conn_end_async(): each
+ * becomes a task on the connection's loop (event_loop_run_in_loop), which
+ * holds a reference until it has run. conn_ref() and conn_unref(): any
+ * thread.
+ */
+#ifndef CONNECTION_H
+#define CONNECTION_H
+
+#include <stddef.h>
+#include <sys/uio.h>
+
+#include "inet_address.h"
+#include "socket.h"
+
+#define CONN_HIGH_WATER (4u << 20)  /* output bytes that pause reading */
+
+struct connection;
+struct event_loop;
+
+/* One whole message; payload is valid only during the call. */
+typedef void (*conn_message_callback)(void *ctx, struct connection *conn,
+                                      const char *payload, size_t len);
+
+/* The connection is over (closed by the peer, an error, or conn_close()):
+ * the callee drops the owner's reference. */
+typedef void (*conn_close_callback)(void *ctx, struct connection *conn);
+
+/* Takes *sock over. max_payload: a larger header closes the connection.
+ * NULL with errno on failure (sock is then still the caller's). */
+struct connection *conn_new(struct event_loop *loop, struct socket *sock,
+                            const struct inet_address *peer,
+                            size_t max_payload);
+
+void conn_set_message_callback(struct connection *conn,
+                               conn_message_callback fn, void *ctx);
+void conn_set_close_callback(struct connection *conn, conn_close_callback fn,
+                             void *ctx);
+
+/* Starts reading: puts the channel in the loop, edge-triggered. Any thread
+ * (the work is done in the loop's thread). -1 with errno if it cannot be
+ * handed over; a failure in the loop closes the connection. */
+int conn_establish(struct connection *conn);
+
+int conn_fd(const struct connection *conn);
+
+void conn_ref(struct connection *conn);
+void conn_unref(struct connection *conn);
+
+/* Sends one framed message whose payload is the concatenation of parts.
+ * Dropped if the connection is closed. Any thread: from another thread
+ * the message is copied and sent by a task in the loop. */
+void conn_send_message(struct connection *conn, const struct iovec *parts,
+                       int nparts);
+
+/* A message of bytes bytes was handed to another thread, which owes a
+ * reply: until conn_end_async(), a half-closed connection stays open and
+ * the bytes count against CONN_HIGH_WATER. Loop thread. */
+void conn_begin_async(struct connection *conn, size_t bytes);
+
+/* The reply for such a message was sent (or dropped). Any thread. */
+void conn_end_async(struct connection *conn, size_t bytes);
+
+/* Ends the connection now: out of the loop, then the close callback.
+ * Pending output is dropped. Idempotent. Loop thread. */
+void conn_close(struct connection *conn);
+
+#endif

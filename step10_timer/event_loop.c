@@ -1,0 +1,228 @@
+/* event_loop.c - see event_loop.h. */
+#include "event_loop.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "epoll.h"
+#include "log.h"
+
+struct task {
+    event_loop_task fn;
+    void *ctx;
+};
+
+/* A growable array of tasks. */
+struct task_list {
+    struct task *tasks;                        /* owned */
+    size_t count;
+    size_t cap;
+};
+
+struct event_loop {
+    struct epoll *ep;                          /* owned */
+    pthread_t thread;                          /* the creator, which runs it */
+    atomic_bool quit;                          /* set by event_loop_quit() */
+    struct channel *active[EPOLL_MAX_EVENTS];  /* this round's ready channels */
+    int nactive;                               /* entries in active */
+    int dispatching;                           /* index being handled, or -1 */
+    int wakeup_fd;                             /* owned: an eventfd */
+    struct channel wakeup_channel;             /* reads wakeup_fd */
+    atomic_bool wakeup_pending;                /* written since the last take */
+    pthread_mutex_t lock;                      /* guards queued */
+    struct task_list queued;                   /* tasks for the next run */
+    struct task_list running;                  /* loop thread: the run now */
+    bool running_tasks;                        /* loop thread: in run_tasks */
+};
+
+/* Makes epoll_wait() return: one 8-byte write to the eventfd. Skipped if
+ * another write happened since the loop last took its queue: that one
+ * will make the loop take this task too. */
+static void wakeup(struct event_loop *loop)
+{
+    if (atomic_exchange(&loop->wakeup_pending, true))
+        return;
+    uint64_t one = 1;
+    ssize_t n;
+    do {
+        n = write(loop->wakeup_fd, &one, sizeof(one));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        log_error("eventfd write: %s", strerror(errno));
+}
+
+/* The wake-up channel's read callback: drain the eventfd, or a
+ * level-triggered fd would wake the loop again and again. */
+static void handle_wakeup(void *ctx)
+{
+    struct event_loop *loop = ctx;
+    uint64_t count;
+    if (read(loop->wakeup_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+        log_error("eventfd read: %s", strerror(errno));
+}
+
+/* Takes the queue under the lock and runs it outside the lock: a task may
+ * take long, may queue more tasks (they run in the next round), and never
+ * blocks a thread that queues. */
+static void run_tasks(struct event_loop *loop)
+{
+    pthread_mutex_lock(&loop->lock);
+    struct task_list taken = loop->queued;
+    loop->queued = loop->running;              /* reuse the old array */
+    /* Cleared with the take, under the lock: a task queued from now on
+     * is not in taken, so its queuer must write again. */
+    atomic_store(&loop->wakeup_pending, false);
+    pthread_mutex_unlock(&loop->lock);
+
+    loop->running_tasks = true;
+    for (size_t i = 0; i < taken.count; i++)
+        taken.tasks[i].fn(taken.tasks[i].ctx);
+    loop->running_tasks = false;
+    taken.count = 0;
+    loop->running = taken;
+}
+
+struct event_loop *event_loop_new(void)
+{
+    struct event_loop *loop = calloc(1, sizeof(*loop));
+    if (!loop)
+        return NULL;
+    loop->wakeup_fd = -1;
+    loop->ep = epoll_new();
+    if (!loop->ep)
+        goto fail;
+    loop->wakeup_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (loop->wakeup_fd < 0)
+        goto fail;
+    loop->thread = pthread_self();
+    atomic_init(&loop->quit, false);
+    atomic_init(&loop->wakeup_pending, false);
+    pthread_mutex_init(&loop->lock, NULL);
+    loop->dispatching = -1;
+    channel_init(&loop->wakeup_channel, loop, loop->wakeup_fd, loop);
+    channel_set_read_callback(&loop->wakeup_channel, handle_wakeup);
+    if (channel_enable_reading(&loop->wakeup_channel) < 0) {
+        pthread_mutex_destroy(&loop->lock);
+        goto fail;
+    }
+    return loop;
+
+fail:;
+    int saved = errno;
+    if (loop->wakeup_fd >= 0)
+        close(loop->wakeup_fd);
+    epoll_free(loop->ep);
+    free(loop);
+    errno = saved;
+    return NULL;
+}
+
+void event_loop_free(struct event_loop *loop)
+{
+    if (!loop)
+        return;
+    /* Queued tasks hold references (to connections, buffers): run them. */
+    for (;;) {
+        pthread_mutex_lock(&loop->lock);
+        size_t left = loop->queued.count;
+        pthread_mutex_unlock(&loop->lock);
+        if (left == 0)
+            break;
+        run_tasks(loop);
+    }
+    channel_remove(&loop->wakeup_channel);
+    close(loop->wakeup_fd);
+    epoll_free(loop->ep);
+    pthread_mutex_destroy(&loop->lock);
+    free(loop->queued.tasks);
+    free(loop->running.tasks);
+    free(loop);
+}
+
+int event_loop_run(struct event_loop *loop)
+{
+    while (!atomic_load(&loop->quit)) {
+        loop->nactive = epoll_poll(loop->ep, -1, loop->active);
+        if (loop->nactive < 0)
+            return -1;
+        for (int i = 0; i < loop->nactive; i++) {
+            loop->dispatching = i;
+            if (loop->active[i])              /* NULL: removed this round */
+                channel_handle_event(loop->active[i]);
+        }
+        loop->dispatching = -1;
+        loop->nactive = 0;
+        run_tasks(loop);
+    }
+    return 0;
+}
+
+void event_loop_quit(struct event_loop *loop)
+{
+    atomic_store(&loop->quit, true);
+    if (!event_loop_is_in_loop_thread(loop))
+        wakeup(loop);
+}
+
+bool event_loop_is_in_loop_thread(const struct event_loop *loop)
+{
+    return pthread_equal(loop->thread, pthread_self());
+}
+
+int event_loop_run_in_loop(struct event_loop *loop, event_loop_task fn,
+                           void *ctx)
+{
+    if (event_loop_is_in_loop_thread(loop)) {
+        fn(ctx);
+        return 0;
+    }
+    return event_loop_queue_in_loop(loop, fn, ctx);
+}
+
+int event_loop_queue_in_loop(struct event_loop *loop, event_loop_task fn,
+                             void *ctx)
+{
+    pthread_mutex_lock(&loop->lock);
+    struct task_list *q = &loop->queued;
+    if (q->count == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64;
+        struct task *tasks = realloc(q->tasks, cap * sizeof(*tasks));
+        if (!tasks) {
+            pthread_mutex_unlock(&loop->lock);
+            errno = ENOMEM;
+            return -1;
+        }
+        q->tasks = tasks;
+        q->cap = cap;
+    }
+    q->tasks[q->count++] = (struct task){ fn, ctx };
+    pthread_mutex_unlock(&loop->lock);
+    /* The loop's own thread needs no wake-up while it dispatches events:
+     * it runs the queue next. It does while it runs tasks: a task queued
+     * now must not wait for the next event. */
+    if (!event_loop_is_in_loop_thread(loop) || loop->running_tasks)
+        wakeup(loop);
+    return 0;
+}
+
+int event_loop_update_channel(struct event_loop *loop, struct channel *ch)
+{
+    return epoll_update_channel(loop->ep, ch);
+}
+
+void event_loop_remove_channel(struct event_loop *loop, struct channel *ch)
+{
+    epoll_remove_channel(loop->ep, ch);
+    /* A handler may close another channel that is still waiting its turn in
+     * this round; its memory may be gone by then. Forget it. */
+    for (int i = loop->dispatching + 1; i < loop->nactive; i++)
+        if (loop->active[i] == ch)
+            loop->active[i] = NULL;
+}

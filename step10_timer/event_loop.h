@@ -1,0 +1,57 @@
+/* event_loop.h - the EventLoop class: one loop, one thread, one epoll set.
+ *
+ * The loop owns its struct epoll. Channels belong to a loop: they update
+ * and remove themselves through it, and the loop dispatches their events.
+ * A loop belongs to the thread that created it, which is the thread that
+ * runs it; only that thread may touch the loop or its channels. Other
+ * threads hand it work: event_loop_run_in_loop() and _queue_in_loop() put
+ * a task in the loop's queue and wake the loop through its eventfd; the
+ * loop runs queued tasks after each round of events.
+ *
+ * The next chapter gives the loop a timerfd and its timers (step10).
+ */
+#ifndef EVENT_LOOP_H
+#define EVENT_LOOP_H
+
+#include <stdbool.h>
+
+struct channel;
+struct event_loop;
+
+typedef void (*event_loop_task)(void *ctx);
+
+struct event_loop *event_loop_new(void);       /* NULL with errno on failure */
+
+/* Runs the tasks still queued (so they can drop what they hold), then frees
+ * the loop. Its thread must have stopped running it. */
+void event_loop_free(struct event_loop *loop);
+
+/* Waits for events and dispatches them, then runs queued tasks, until
+ * event_loop_quit(). Returns 0, or -1 with errno if waiting fails. */
+int event_loop_run(struct event_loop *loop);
+
+/* Makes event_loop_run() return after the current round. Any thread: a
+ * loop blocked in epoll_wait() is woken. */
+void event_loop_quit(struct event_loop *loop);
+
+/* Runs fn(ctx) now if called in the loop's thread, else queues it like
+ * event_loop_queue_in_loop(). Any thread. -1 with errno ENOMEM. */
+int event_loop_run_in_loop(struct event_loop *loop, event_loop_task fn,
+                           void *ctx);
+
+/* Queues fn(ctx) to run in the loop's thread after the current round of
+ * events, in the order queued, and wakes the loop. Any thread; a task may
+ * queue more tasks. -1 with errno ENOMEM. */
+int event_loop_queue_in_loop(struct event_loop *loop, event_loop_task fn,
+                             void *ctx);
+
+/* Whether the calling thread is the loop's own. Any thread. */
+bool event_loop_is_in_loop_thread(const struct event_loop *loop);
+
+/* For channel.c: add or modify ch in the epoll set, or remove it. A channel
+ * removed while the loop dispatches a round is not dispatched later in
+ * that round, even if epoll reported it. */
+int event_loop_update_channel(struct event_loop *loop, struct channel *ch);
+void event_loop_remove_channel(struct event_loop *loop, struct channel *ch);
+
+#endif

@@ -1,0 +1,33 @@
+/* log.h - diagnostics, one line per call, on standard error.
+ *
+ * Standard output belongs to the start-up line; everything else a server
+ * says goes through here. Any thread may call log_write(): each line is
+ * formatted into one buffer and written with a single write(), so lines
+ * never interleave.
+ */
+#ifndef LOG_H
+#define LOG_H
+
+enum log_level {
+    LOG_LEVEL_DEBUG,
+    LOG_LEVEL_INFO,
+    LOG_LEVEL_WARN,
+    LOG_LEVEL_ERROR,
+};
+
+/* Names the calling thread in its log lines ("main" until set); at most
+ * 15 characters are kept. */
+void log_set_thread_name(const char *name);
+
+/* Lines below this level are dropped. Default: LOG_LEVEL_INFO. */
+void log_set_level(enum log_level level);
+
+void log_write(enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_write(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...)  log_write(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warn(...)  log_write(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_error(...) log_write(LOG_LEVEL_ERROR, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,168 @@
+/* main.c - step08: main() configures an EchoServer and runs the loop.
+ *
+ * The server speaks the framed protocol: a 4-byte big-endian length, then
+ * the payload; each request gets one reply, "reply:" followed by the
+ * request's payload. From this step on it uses threads: -t sub-reactors
+ * (I/O threads, each with its own event loop) and -w workers for the
+ * business logic. What stays here is the command line.
+ *
+ * Usage: ./server IP PORT [-h] [-m BYTES] [-t N] [-w N]
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "echo_server.h"
+#include "event_loop.h"
+#include "inet_address.h"
+#include "log.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: server IP PORT [-h] [-m BYTES] [-t N] [-w N]\n"
+                 "  IP        dotted IPv4 address to bind, e.g. 127.0.0.1\n"
+                 "  PORT      TCP port, 0 for any free port\n"
+                 "  -h        show this help\n"
+                 "  -m BYTES  largest message payload accepted (default 16777216)\n"
+                 "  -t N      I/O threads (default: online CPUs; 0: all I/O in the main loop)\n"
+                 "  -w N      worker threads for messages (default 0: in the I/O thread)\n");
+}
+
+/* Prints one line naming the problem and exits with status 2. */
+static void bad_argument(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "server: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (try -h)\n");
+    exit(2);
+}
+
+static int parse_port(const char *s, uint16_t *port)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 65535)
+        return -1;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+/* Parses a decimal count in [0, max]. */
+static int parse_count(const char *s, unsigned long long max,
+                       unsigned long long *value)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max)
+        return -1;
+    *value = v;
+    return 0;
+}
+
+/* The value of option argv[*i], which must follow it. */
+static const char *option_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc)
+        bad_argument("option %s needs a value", argv[*i]);
+    return argv[++*i];
+}
+
+int main(int argc, char **argv)
+{
+    const char *positional[2];
+    int npositional = 0;
+    /* A reply carries 6 more bytes than its request and its length must
+     * fit the 32-bit header. */
+    const unsigned long long max_payload_limit = UINT32_MAX - 6;
+    /* Enough threads for anyone's machine; each costs a stack. */
+    const unsigned long long max_threads = 256;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    struct tcp_server_options options = {
+        .max_payload = 16u << 20,
+        .io_threads = cpus > 0 ? (int)(cpus < 256 ? cpus : 256) : 1,
+    };
+    int workers = 0;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "-m") == 0) {
+            const char *v = option_value(argc, argv, &i);
+            unsigned long long bytes;
+            if (parse_count(v, max_payload_limit, &bytes) < 0)
+                bad_argument("bad message size '%s'", v);
+            options.max_payload = (size_t)bytes;
+            continue;
+        }
+        if (strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "-w") == 0) {
+            const char *name = argv[i];
+            const char *v = option_value(argc, argv, &i);
+            unsigned long long n;
+            if (parse_count(v, max_threads, &n) < 0)
+                bad_argument("bad thread count '%s'", v);
+            if (name[1] == 't')
+                options.io_threads = (int)n;
+            else
+                workers = (int)n;
+            continue;
+        }
+        if (argv[i][0] == '-' && argv[i][1] != '\0')
+            bad_argument("unknown option %s", argv[i]);
+        if (npositional == 2)
+            bad_argument("unexpected argument '%s'", argv[i]);
+        positional[npositional++] = argv[i];
+    }
+    if (npositional < 2)
+        bad_argument("%s", "expected IP and PORT");
+
+    uint16_t port;
+    if (parse_port(positional[1], &port) < 0)
+        bad_argument("bad port '%s'", positional[1]);
+    struct inet_address addr;
+    if (inet_address_init(&addr, positional[0], port) < 0)
+        bad_argument("bad IPv4 address '%s'", positional[0]);
+
+    /* A client that resets while we send must not kill the server. */
+    signal(SIGPIPE, SIG_IGN);
+
+    struct event_loop *loop = event_loop_new();
+    if (!loop) {
+        log_error("event loop: %s", strerror(errno));
+        return 1;
+    }
+    struct echo_server *server = echo_server_new(loop, &addr, &options, workers);
+    if (!server) {
+        int saved = errno;
+        fprintf(stderr, "server: cannot listen on %s:%s: %s\n", positional[0],
+                positional[1], strerror(saved));
+        /* An address this host cannot bind is a bad argument; a busy port
+         * or a lack of resources is a runtime failure. */
+        return saved == EADDRNOTAVAIL || saved == EACCES ? 2 : 1;
+    }
+    if (echo_server_local_address(server, &addr) < 0 ||
+        echo_server_start(server) < 0) {
+        log_error("listen: %s", strerror(errno));
+        return 1;
+    }
+
+    /* Port 0 asked the kernel to choose: report the port actually bound. */
+    char name[INET_ADDRESS_STRLEN];
+    printf("listening on %s\n", inet_address_to_string(&addr, name, sizeof(name)));
+    fflush(stdout);
+
+    if (event_loop_run(loop) < 0) {
+        log_error("epoll_wait: %s", strerror(errno));
+        return 1;
+    }
+    echo_server_free(server);
+    event_loop_free(loop);
+    return 0;
+}

@@ -1,0 +1,49 @@
+/* socket.h - the Socket class: one TCP socket file descriptor.
+ *
+ * A struct socket owns its fd: socket_close() closes it, once. The struct is
+ * small and is embedded by value in whoever owns the socket (the listener,
+ * a connection). Every function returns 0 (or an fd) on success and -1 with
+ * errno on failure; the caller decides what a failure means. Calls are
+ * retried on EINTR here, nowhere else.
+ */
+#ifndef SOCKET_H
+#define SOCKET_H
+
+#include <stdbool.h>
+
+#include "inet_address.h"
+
+struct socket {
+    int fd;  /* owned: closed by socket_close(); -1 when closed */
+};
+
+/* Opens a non-blocking, close-on-exec IPv4 TCP socket. */
+int socket_open(struct socket *s);
+
+/* Takes ownership of an fd that is already open (an accepted connection). */
+void socket_init(struct socket *s, int fd);
+
+/* Closes the fd if it is open. */
+void socket_close(struct socket *s);
+
+int socket_set_reuse_addr(struct socket *s, bool on);  /* SO_REUSEADDR */
+int socket_set_reuse_port(struct socket *s, bool on);  /* SO_REUSEPORT */
+int socket_set_tcp_nodelay(struct socket *s, bool on); /* TCP_NODELAY */
+int socket_set_keep_alive(struct socket *s, bool on);  /* SO_KEEPALIVE */
+
+int socket_bind(struct socket *s, const struct inet_address *addr);
+int socket_listen(struct socket *s);                   /* backlog SOMAXCONN */
+
+/* Accepts one connection as a non-blocking, close-on-exec socket in
+ * *client, its peer's address in *peer (may be NULL). -1 with errno EAGAIN
+ * when no connection is waiting. */
+int socket_accept(struct socket *s, struct socket *client,
+                  struct inet_address *peer);
+
+/* The address the socket is bound to (the real port after binding port 0). */
+int socket_local_address(const struct socket *s, struct inet_address *addr);
+
+/* Sends FIN: the peer reads EOF, and we may still read what it sends. */
+int socket_shutdown_write(struct socket *s);
+
+#endif

@@ -1,0 +1,54 @@
+/* tcp_server.h - the TcpServer class: an acceptor and its connections.
+ *
+ * The server owns its Acceptor and every Connection, in a table indexed by
+ * fd. The acceptor reports each new socket to tcp_server, which wraps it in
+ * a connection; a connection that ends reports back, and the server takes it
+ * out of the table and drops its reference. What a message means is not the
+ * server's business: it passes every message to the message callback.
+ *
+ * With io_threads > 0 the loop given to tcp_server_new() is the main
+ * reactor: it only accepts, and each new connection goes, round-robin, to
+ * one of io_threads sub-reactors, each an event loop in its own thread.
+ * With 0 the main loop does all the I/O itself. The connection table is
+ * shared by the main thread (adds) and the I/O threads (removes) under a
+ * mutex taken once per connection, never per message. The functions below
+ * are for the main loop's thread.
+ */
+#ifndef TCP_SERVER_H
+#define TCP_SERVER_H
+
+#include <stddef.h>
+
+#include "connection.h"
+#include "inet_address.h"
+
+struct event_loop;
+struct tcp_server;
+
+struct tcp_server_options {
+    size_t max_payload;       /* -m: largest message payload accepted */
+    int io_threads;           /* -t: sub-reactors; 0: the main loop does I/O */
+};
+
+/* Binds and listens on addr and starts the I/O threads. NULL with errno
+ * on failure. */
+struct tcp_server *tcp_server_new(struct event_loop *loop,
+                                  const struct inet_address *addr,
+                                  const struct tcp_server_options *options);
+
+/* Every connection's messages go to fn(ctx, ...). Set before starting. */
+void tcp_server_set_message_callback(struct tcp_server *server,
+                                     conn_message_callback fn, void *ctx);
+
+/* Stops accepting, stops and joins the I/O threads, closes every
+ * connection, frees the server. */
+void tcp_server_free(struct tcp_server *server);
+
+/* Starts accepting in the loop. */
+int tcp_server_start(struct tcp_server *server);
+
+/* The address actually bound (the real port when asked for port 0). */
+int tcp_server_local_address(const struct tcp_server *server,
+                             struct inet_address *addr);
+
+#endif
