@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "channel.h"
+#include "event_loop.h"
 #include "log.h"
 
 struct acceptor {
@@ -13,7 +14,34 @@ struct acceptor {
     struct channel channel;                   /* ctx = this acceptor */
     acceptor_new_connection_callback new_connection;
     void *ctx;                                /* for new_connection; not owned */
+    struct timer pause_timer;                 /* ends a pause after EMFILE */
+    bool warned;                              /* the pause was logged */
 };
+
+static void resume_accepting(void *arg)
+{
+    struct acceptor *a = arg;
+    if (channel_enable_reading(&a->channel) < 0)
+        log_error("resume accepting: %s", strerror(errno));
+}
+
+/* Out of fds (EMFILE, ENFILE) or memory (ENOBUFS, ENOMEM): the pending
+ * connection stays in the backlog and the listening socket stays readable,
+ * so a level-triggered loop would call accept() again at once, forever.
+ * Stop watching for a while instead; connections wait in the backlog, and
+ * are accepted as soon as fds are free again. */
+static void pause_accepting(struct acceptor *a, int err)
+{
+    if (!a->warned) {
+        log_warn("accept: %s; pausing accepts (%d ms at a time)",
+                 strerror(err), ACCEPTOR_PAUSE_MS);
+        a->warned = true;
+    }
+    if (channel_disable_reading(&a->channel) < 0 ||
+        event_loop_run_after(a->channel.loop, &a->pause_timer,
+                             ACCEPTOR_PAUSE_MS, resume_accepting, a) < 0)
+        log_error("pause accepting: %s", strerror(errno));
+}
 
 /* The listening channel's read callback: accept every waiting connection. */
 static void accept_connections(void *arg)
@@ -26,10 +54,14 @@ static void accept_connections(void *arg)
         if (socket_accept(&a->sock, &sock, &peer) < 0) {
             if (errno == ECONNABORTED)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                log_error("accept: %s", strerror(errno)); /* EMFILE: step10 */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                errno == ENOMEM)
+                pause_accepting(a, errno);
+            else if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log_error("accept: %s", strerror(errno));
             return;
         }
+        a->warned = false;
         a->new_connection(a->ctx, &sock, &peer);
     }
 }
@@ -43,6 +75,8 @@ struct acceptor *acceptor_new(struct event_loop *loop,
         return NULL;
     a->new_connection = fn;
     a->ctx = ctx;
+    timer_init(&a->pause_timer);
+    a->warned = false;
     if (socket_open(&a->sock) < 0) {
         free(a);
         return NULL;
@@ -74,6 +108,7 @@ void acceptor_free(struct acceptor *a)
 {
     if (!a)
         return;
+    event_loop_cancel(a->channel.loop, &a->pause_timer);
     channel_remove(&a->channel);
     socket_close(&a->sock);
     free(a);

@@ -3,13 +3,18 @@
  * acceptor_new() does the classic server steps (socket, options, bind,
  * listen); acceptor_listen() puts the listening channel in the loop. Each
  * accepted connection is reported to the owner through new_connection,
- * which takes the socket over. Runs in the loop's thread only.
+ * which takes the socket over. When accept() fails for lack of fds or
+ * memory, the acceptor stops watching for ACCEPTOR_PAUSE_MS instead of
+ * spinning on a listening socket that stays readable. Runs in the loop's
+ * thread only.
  */
 #ifndef ACCEPTOR_H
 #define ACCEPTOR_H
 
 #include "inet_address.h"
 #include "socket.h"
+
+#define ACCEPTOR_PAUSE_MS 100
 
 struct acceptor;
 struct event_loop;

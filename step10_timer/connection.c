@@ -29,6 +29,9 @@ struct connection {
     bool peer_closed;              /* read saw EOF: close once output is out */
     bool in_read;                  /* handle_read() runs: replies wait for it */
     bool reading_paused;           /* backlog above CONN_HIGH_WATER */
+    uint64_t idle_ms;              /* close after this long silent; 0: never */
+    uint64_t last_active_ms;       /* loop clock at the last byte received */
+    struct timer idle_timer;       /* checks idleness; armed in the loop */
     conn_message_callback message_callback;
     void *message_ctx;             /* for message_callback; not owned */
     conn_close_callback close_callback;
@@ -70,6 +73,7 @@ void conn_close(struct connection *conn)
     if (conn->closed)
         return;
     conn->closed = true;
+    event_loop_cancel(conn->loop, &conn->idle_timer);
     /* Out of epoll before the fd can be closed (by the last unref). */
     channel_remove(&conn->channel);
     conn->close_callback(conn->close_ctx, conn);
@@ -171,6 +175,7 @@ static void handle_read(void *ctx)
             handle_peer_closed(conn);
             return;
         }
+        conn->last_active_ms = event_loop_now(conn->loop);
         conn->in_read = true;
         decode_messages(conn);
         conn->in_read = false;
@@ -230,7 +235,35 @@ struct connection *conn_new(struct event_loop *loop, struct socket *sock,
     channel_set_error_callback(&conn->channel, handle_close);
     channel_tie(&conn->channel, hold, release);
     channel_use_et(&conn->channel);
+    timer_init(&conn->idle_timer);
     return conn;
+}
+
+void conn_set_idle_timeout(struct connection *conn, uint64_t idle_ms)
+{
+    conn->idle_ms = idle_ms;
+}
+
+/* The idle timer fired. A message only stamps last_active_ms (O(1), no
+ * timer work per message); the timer, when it fires, either finds the
+ * connection silent for idle_ms and closes it, or re-arms for the time
+ * that is left. */
+static void check_idle(void *arg)
+{
+    struct connection *conn = arg;
+    uint64_t silent = event_loop_now(conn->loop) - conn->last_active_ms;
+
+    if (silent >= conn->idle_ms) {
+        char name[INET_ADDRESS_STRLEN];
+        log_debug("%s: idle for %llu ms; closing",
+                  inet_address_to_string(&conn->peer, name, sizeof(name)),
+                  (unsigned long long)silent);
+        conn_close(conn);                      /* may free conn */
+        return;
+    }
+    if (event_loop_run_after(conn->loop, &conn->idle_timer,
+                             conn->idle_ms - silent, check_idle, conn) < 0)
+        log_error("idle timer: %s", strerror(errno));
 }
 
 void conn_set_message_callback(struct connection *conn,
@@ -262,7 +295,12 @@ static int run_in_loop(struct connection *conn, event_loop_task fn)
 static void establish_in_loop(void *arg)
 {
     struct connection *conn = arg;
-    if (!conn->closed && channel_enable_reading(&conn->channel) < 0) {
+    conn->last_active_ms = event_loop_now(conn->loop);
+    if (!conn->closed &&
+        (channel_enable_reading(&conn->channel) < 0 ||
+         (conn->idle_ms > 0 &&
+          event_loop_run_after(conn->loop, &conn->idle_timer, conn->idle_ms,
+                               check_idle, conn) < 0))) {
         log_error("new connection: %s", strerror(errno));
         conn_close(conn);
     }

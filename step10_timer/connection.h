@@ -9,6 +9,7 @@
  * bytes wait (in the output buffer or in workers), the connection stops
  * reading (back-pressure). When the peer closes its write side, every reply
  * owed is sent before the close, including replies still in workers.
+ * A connection that receives nothing for its idle timeout is closed.
  *
  * Lifetime: a connection is reference counted. conn_new() returns it with
  * one reference, which its owner (the server's table) keeps until the close
@@ -27,6 +28,7 @@
 #define CONNECTION_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/uio.h>
 
 #include "inet_address.h"
@@ -55,6 +57,10 @@ void conn_set_message_callback(struct connection *conn,
                                conn_message_callback fn, void *ctx);
 void conn_set_close_callback(struct connection *conn, conn_close_callback fn,
                              void *ctx);
+
+/* Closes the connection once it has received nothing for idle_ms
+ * (0, the default: never). Call before conn_establish(). */
+void conn_set_idle_timeout(struct connection *conn, uint64_t idle_ms);
 
 /* Starts reading: puts the channel in the loop, edge-triggered. Any thread
  * (the work is done in the loop's thread). -1 with errno if it cannot be

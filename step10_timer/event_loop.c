@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "channel.h"
 #include "epoll.h"
 #include "log.h"
+#include "timestamp.h"
 
 struct task {
     event_loop_task fn;
@@ -40,6 +42,15 @@ struct event_loop {
     struct task_list queued;                   /* tasks for the next run */
     struct task_list running;                  /* loop thread: the run now */
     bool running_tasks;                        /* loop thread: in run_tasks */
+    uint64_t now_ms;                           /* the clock at this wake-up */
+    int timer_fd;                              /* owned: a timerfd */
+    struct channel timer_channel;              /* reads timer_fd */
+    uint64_t timer_fd_when;                    /* its deadline; 0: disarmed */
+    struct timer **heap;                       /* owned array; timers aren't */
+    size_t nheap;                              /* armed timers */
+    size_t heap_cap;                           /* slots in heap */
+    uint64_t timer_seq;                        /* next struct timer.seq */
+    bool running_timers;                       /* in handle_timers */
 };
 
 /* Makes epoll_wait() return: one 8-byte write to the eventfd. Skipped if
@@ -89,18 +100,203 @@ static void run_tasks(struct event_loop *loop)
     loop->running = taken;
 }
 
+/* --- Timers: a binary min-heap of armed timers. --- */
+
+static bool earlier(const struct timer *a, const struct timer *b)
+{
+    return a->when_ms < b->when_ms ||
+           (a->when_ms == b->when_ms && a->seq < b->seq);
+}
+
+static void heap_set(struct event_loop *loop, size_t i, struct timer *t)
+{
+    loop->heap[i] = t;
+    t->heap_index = i;
+}
+
+static void sift_up(struct event_loop *loop, size_t i)
+{
+    struct timer *t = loop->heap[i];
+    while (i > 0 && earlier(t, loop->heap[(i - 1) / 2])) {
+        heap_set(loop, i, loop->heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    heap_set(loop, i, t);
+}
+
+static void sift_down(struct event_loop *loop, size_t i)
+{
+    struct timer *t = loop->heap[i];
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= loop->nheap)
+            break;
+        if (child + 1 < loop->nheap &&
+            earlier(loop->heap[child + 1], loop->heap[child]))
+            child++;
+        if (!earlier(loop->heap[child], t))
+            break;
+        heap_set(loop, i, loop->heap[child]);
+        i = child;
+    }
+    heap_set(loop, i, t);
+}
+
+static void heap_remove(struct event_loop *loop, struct timer *t)
+{
+    size_t i = t->heap_index;
+    struct timer *last = loop->heap[--loop->nheap];
+    t->heap_index = TIMER_IDLE;
+    if (last == t)
+        return;
+    heap_set(loop, i, last);
+    sift_up(loop, i);
+    sift_down(loop, last->heap_index);
+}
+
+static int heap_push(struct event_loop *loop, struct timer *t)
+{
+    if (loop->nheap == loop->heap_cap) {
+        size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+        struct timer **heap = realloc(loop->heap, cap * sizeof(*heap));
+        if (!heap)
+            return -1;
+        loop->heap = heap;
+        loop->heap_cap = cap;
+    }
+    heap_set(loop, loop->nheap++, t);
+    sift_up(loop, t->heap_index);
+    return 0;
+}
+
+/* Points the timerfd at the earliest deadline, with one syscall, and only
+ * when that deadline changed: timers coming and going later cost nothing. */
+static void arm_timer_fd(struct event_loop *loop)
+{
+    if (loop->running_timers)
+        return;                                /* handle_timers arms at the end */
+    uint64_t when = loop->nheap ? loop->heap[0]->when_ms : 0;
+    if (when == loop->timer_fd_when)
+        return;
+    /* An absolute deadline (one already past fires at once); all zeros
+     * disarm. A monotonic deadline is never 0. */
+    struct itimerspec its = { 0 };
+    its.it_value.tv_sec = (time_t)(when / 1000);
+    its.it_value.tv_nsec = (long)(when % 1000) * 1000000;
+    if (timerfd_settime(loop->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
+        log_error("timerfd_settime: %s", strerror(errno));
+        return;
+    }
+    loop->timer_fd_when = when;
+}
+
+/* The timerfd's read callback: run every timer that is due. A repeating
+ * timer is re-armed before its fn runs, so fn may cancel it; nothing
+ * touches a timer after its fn ran, so fn may free it. */
+static void handle_timers(void *ctx)
+{
+    struct event_loop *loop = ctx;
+    uint64_t expirations;
+    if (read(loop->timer_fd, &expirations, sizeof(expirations)) < 0 &&
+        errno != EAGAIN)
+        log_error("timerfd read: %s", strerror(errno));
+    loop->timer_fd_when = 0;                   /* it fired: disarmed */
+    loop->now_ms = timestamp_now_ms();
+
+    loop->running_timers = true;
+    while (loop->nheap > 0 && loop->heap[0]->when_ms <= loop->now_ms) {
+        struct timer *t = loop->heap[0];
+        heap_remove(loop, t);
+        if (t->interval_ms) {
+            /* The next beat, not a burst of the ones missed. */
+            t->when_ms += t->interval_ms;
+            if (t->when_ms <= loop->now_ms)
+                t->when_ms = loop->now_ms + t->interval_ms;
+            t->seq = loop->timer_seq++;
+            if (heap_push(loop, t) < 0)
+                log_error("timer: %s", strerror(errno));
+        }
+        t->fn(t->ctx);
+    }
+    loop->running_timers = false;
+    arm_timer_fd(loop);
+}
+
+void timer_init(struct timer *t)
+{
+    t->heap_index = TIMER_IDLE;
+}
+
+bool timer_is_armed(const struct timer *t)
+{
+    return t->heap_index != TIMER_IDLE;
+}
+
+static int start_timer(struct event_loop *loop, struct timer *t,
+                       uint64_t delay_ms, uint64_t interval_ms,
+                       event_loop_task fn, void *ctx)
+{
+    if (timer_is_armed(t))
+        heap_remove(loop, t);
+    t->when_ms = loop->now_ms + delay_ms;
+    t->interval_ms = interval_ms;
+    t->seq = loop->timer_seq++;
+    t->fn = fn;
+    t->ctx = ctx;
+    if (heap_push(loop, t) < 0)
+        return -1;
+    arm_timer_fd(loop);
+    return 0;
+}
+
+int event_loop_run_after(struct event_loop *loop, struct timer *t,
+                         uint64_t delay_ms, event_loop_task fn, void *ctx)
+{
+    return start_timer(loop, t, delay_ms, 0, fn, ctx);
+}
+
+int event_loop_run_every(struct event_loop *loop, struct timer *t,
+                         uint64_t interval_ms, event_loop_task fn, void *ctx)
+{
+    if (interval_ms == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return start_timer(loop, t, interval_ms, interval_ms, fn, ctx);
+}
+
+void event_loop_cancel(struct event_loop *loop, struct timer *t)
+{
+    if (!timer_is_armed(t))
+        return;
+    heap_remove(loop, t);
+    arm_timer_fd(loop);
+}
+
+uint64_t event_loop_now(const struct event_loop *loop)
+{
+    return loop->now_ms;
+}
+
+/* --- The loop. --- */
+
 struct event_loop *event_loop_new(void)
 {
     struct event_loop *loop = calloc(1, sizeof(*loop));
     if (!loop)
         return NULL;
     loop->wakeup_fd = -1;
+    loop->timer_fd = -1;
     loop->ep = epoll_new();
     if (!loop->ep)
         goto fail;
     loop->wakeup_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (loop->wakeup_fd < 0)
         goto fail;
+    loop->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (loop->timer_fd < 0)
+        goto fail;
+    loop->now_ms = timestamp_now_ms();
     loop->thread = pthread_self();
     atomic_init(&loop->quit, false);
     atomic_init(&loop->wakeup_pending, false);
@@ -108,7 +304,10 @@ struct event_loop *event_loop_new(void)
     loop->dispatching = -1;
     channel_init(&loop->wakeup_channel, loop, loop->wakeup_fd, loop);
     channel_set_read_callback(&loop->wakeup_channel, handle_wakeup);
-    if (channel_enable_reading(&loop->wakeup_channel) < 0) {
+    channel_init(&loop->timer_channel, loop, loop->timer_fd, loop);
+    channel_set_read_callback(&loop->timer_channel, handle_timers);
+    if (channel_enable_reading(&loop->wakeup_channel) < 0 ||
+        channel_enable_reading(&loop->timer_channel) < 0) {
         pthread_mutex_destroy(&loop->lock);
         goto fail;
     }
@@ -116,6 +315,8 @@ struct event_loop *event_loop_new(void)
 
 fail:;
     int saved = errno;
+    if (loop->timer_fd >= 0)
+        close(loop->timer_fd);
     if (loop->wakeup_fd >= 0)
         close(loop->wakeup_fd);
     epoll_free(loop->ep);
@@ -139,6 +340,12 @@ void event_loop_free(struct event_loop *loop)
     }
     channel_remove(&loop->wakeup_channel);
     close(loop->wakeup_fd);
+    channel_remove(&loop->timer_channel);
+    close(loop->timer_fd);
+    /* Timers still armed belong to their owners; forget them. */
+    for (size_t i = 0; i < loop->nheap; i++)
+        loop->heap[i]->heap_index = TIMER_IDLE;
+    free(loop->heap);
     epoll_free(loop->ep);
     pthread_mutex_destroy(&loop->lock);
     free(loop->queued.tasks);
@@ -152,6 +359,7 @@ int event_loop_run(struct event_loop *loop)
         loop->nactive = epoll_poll(loop->ep, -1, loop->active);
         if (loop->nactive < 0)
             return -1;
+        loop->now_ms = timestamp_now_ms();
         for (int i = 0; i < loop->nactive; i++) {
             loop->dispatching = i;
             if (loop->active[i])              /* NULL: removed this round */

@@ -8,17 +8,33 @@
  * a task in the loop's queue and wake the loop through its eventfd; the
  * loop runs queued tasks after each round of events.
  *
- * The next chapter gives the loop a timerfd and its timers (step10).
+ * Timers: the loop keeps its timers in a min-heap ordered by deadline and
+ * arms one timerfd, watched like any channel, for the earliest. A timer's
+ * memory belongs to its owner (embed a struct timer); the loop only points
+ * at it while it is armed. Timer functions are for the loop's thread.
  */
 #ifndef EVENT_LOOP_H
 #define EVENT_LOOP_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct channel;
 struct event_loop;
 
 typedef void (*event_loop_task)(void *ctx);
+
+#define TIMER_IDLE ((size_t)-1)  /* heap_index of a timer that is not armed */
+
+struct timer {
+    uint64_t when_ms;          /* deadline, on the loop's monotonic clock */
+    uint64_t interval_ms;      /* 0: once; else rearmed this much later */
+    uint64_t seq;              /* arming order: equal deadlines run FIFO */
+    event_loop_task fn;        /* runs in the loop's thread */
+    void *ctx;                 /* for fn; not owned */
+    size_t heap_index;         /* place in the loop's heap, or TIMER_IDLE */
+};
 
 struct event_loop *event_loop_new(void);       /* NULL with errno on failure */
 
@@ -47,6 +63,28 @@ int event_loop_queue_in_loop(struct event_loop *loop, event_loop_task fn,
 
 /* Whether the calling thread is the loop's own. Any thread. */
 bool event_loop_is_in_loop_thread(const struct event_loop *loop);
+
+/* Prepares a timer that is not armed. */
+void timer_init(struct timer *t);
+bool timer_is_armed(const struct timer *t);
+
+/* Arms t to run fn(ctx) once, delay_ms from now (re-arms it if armed).
+ * -1 with errno ENOMEM. */
+int event_loop_run_after(struct event_loop *loop, struct timer *t,
+                         uint64_t delay_ms, event_loop_task fn, void *ctx);
+
+/* Arms t to run fn(ctx) every interval_ms (> 0), the first time
+ * interval_ms from now. -1 with errno ENOMEM. */
+int event_loop_run_every(struct event_loop *loop, struct timer *t,
+                         uint64_t interval_ms, event_loop_task fn, void *ctx);
+
+/* Disarms t; nothing happens if it is not armed. A timer's fn may cancel
+ * any timer, itself included, and may free the memory of its own timer. */
+void event_loop_cancel(struct event_loop *loop, struct timer *t);
+
+/* The loop's clock: monotonic milliseconds, read once per wake-up, so
+ * every handler of one round sees the same "now" at no cost. */
+uint64_t event_loop_now(const struct event_loop *loop);
 
 /* For channel.c: add or modify ch in the epoll set, or remove it. A channel
  * removed while the loop dispatches a round is not dispatched later in

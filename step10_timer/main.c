@@ -1,21 +1,28 @@
-/* main.c - step08: main() configures an EchoServer and runs the loop.
+/* main.c - step10: main() configures an EchoServer, runs the loop, and
+ * shuts down cleanly on SIGINT or SIGTERM.
  *
  * The server speaks the framed protocol: a 4-byte big-endian length, then
  * the payload; each request gets one reply, "reply:" followed by the
- * request's payload. From this step on it uses threads: -t sub-reactors
- * (I/O threads, each with its own event loop) and -w workers for the
- * business logic. What stays here is the command line.
+ * request's payload. It runs -t sub-reactors (I/O threads, each with its
+ * own event loop) and -w workers, and closes connections that stay silent
+ * for -i seconds. SIGINT and SIGTERM arrive through a signalfd in the main
+ * loop: the loop stops, the server closes every connection, joins every
+ * thread, frees everything, and main() returns 0.
  *
- * Usage: ./server IP PORT [-h] [-m BYTES] [-t N] [-w N]
+ * LOG_LEVEL=debug in the environment logs each connection's open and close.
+ *
+ * Usage: ./server IP PORT [-h] [-m BYTES] [-t N] [-w N] [-i SECONDS]
  */
 #include <errno.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "echo_server.h"
 #include "event_loop.h"
 #include "inet_address.h"
@@ -23,13 +30,14 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: server IP PORT [-h] [-m BYTES] [-t N] [-w N]\n"
+    fprintf(out, "usage: server IP PORT [-h] [-m BYTES] [-t N] [-w N] [-i SECONDS]\n"
                  "  IP        dotted IPv4 address to bind, e.g. 127.0.0.1\n"
                  "  PORT      TCP port, 0 for any free port\n"
                  "  -h        show this help\n"
                  "  -m BYTES  largest message payload accepted (default 16777216)\n"
                  "  -t N      I/O threads (default: online CPUs; 0: all I/O in the main loop)\n"
-                 "  -w N      worker threads for messages (default 0: in the I/O thread)\n");
+                 "  -w N      worker threads for messages (default 0: in the I/O thread)\n"
+                 "  -i SECS   close connections silent this long (default 60; 0: never)\n");
 }
 
 /* Prints one line naming the problem and exits with status 2. */
@@ -73,6 +81,39 @@ static const char *option_value(int argc, char **argv, int *i)
     return argv[++*i];
 }
 
+/* SIGINT and SIGTERM, read from a signalfd in the main loop. */
+struct signal_watch {
+    int fd;                        /* owned: the signalfd */
+    struct channel channel;        /* ctx = this watch */
+    struct event_loop *loop;       /* not owned: quit when a signal comes */
+};
+
+static void handle_signal(void *arg)
+{
+    struct signal_watch *w = arg;
+    struct signalfd_siginfo info;
+    ssize_t n = read(w->fd, &info, sizeof(info));
+    if (n != (ssize_t)sizeof(info))
+        return;                            /* EAGAIN: nothing after all */
+    log_info("%s: shutting down", strsignal((int)info.ssi_signo));
+    event_loop_quit(w->loop);
+}
+
+/* Sets LOG_LEVEL from the environment, if it is there and makes sense. */
+static void set_log_level(void)
+{
+    static const char *const names[] = { "debug", "info", "warn", "error" };
+    const char *level = getenv("LOG_LEVEL");
+    if (!level)
+        return;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(level, names[i]) == 0) {
+            log_set_level((enum log_level)i);
+            return;
+        }
+    log_warn("LOG_LEVEL=%s is none of debug, info, warn, error; ignored", level);
+}
+
 int main(int argc, char **argv)
 {
     const char *positional[2];
@@ -88,6 +129,8 @@ int main(int argc, char **argv)
         .io_threads = cpus > 0 ? (int)(cpus < 256 ? cpus : 256) : 1,
     };
     int workers = 0;
+    const unsigned long long max_idle_seconds = 1000000;
+    options.idle_seconds = 60;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0) {
@@ -114,6 +157,14 @@ int main(int argc, char **argv)
                 workers = (int)n;
             continue;
         }
+        if (strcmp(argv[i], "-i") == 0) {
+            const char *v = option_value(argc, argv, &i);
+            unsigned long long secs;
+            if (parse_count(v, max_idle_seconds, &secs) < 0)
+                bad_argument("bad idle time '%s'", v);
+            options.idle_seconds = (unsigned)secs;
+            continue;
+        }
         if (argv[i][0] == '-' && argv[i][1] != '\0')
             bad_argument("unknown option %s", argv[i]);
         if (npositional == 2)
@@ -130,12 +181,35 @@ int main(int argc, char **argv)
     if (inet_address_init(&addr, positional[0], port) < 0)
         bad_argument("bad IPv4 address '%s'", positional[0]);
 
+    set_log_level();
     /* A client that resets while we send must not kill the server. */
     signal(SIGPIPE, SIG_IGN);
+    /* SIGINT and SIGTERM are blocked in every thread (threads inherit the
+     * mask, so block before any starts) and read from a signalfd instead. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &stop_signals, NULL) < 0) {
+        log_error("sigprocmask: %s", strerror(errno));
+        return 1;
+    }
 
     struct event_loop *loop = event_loop_new();
     if (!loop) {
         log_error("event loop: %s", strerror(errno));
+        return 1;
+    }
+    struct signal_watch watch = { .loop = loop };
+    watch.fd = signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (watch.fd < 0) {
+        log_error("signalfd: %s", strerror(errno));
+        return 1;
+    }
+    channel_init(&watch.channel, loop, watch.fd, &watch);
+    channel_set_read_callback(&watch.channel, handle_signal);
+    if (channel_enable_reading(&watch.channel) < 0) {
+        log_error("signalfd: %s", strerror(errno));
         return 1;
     }
     struct echo_server *server = echo_server_new(loop, &addr, &options, workers);
@@ -163,6 +237,8 @@ int main(int argc, char **argv)
         return 1;
     }
     echo_server_free(server);
+    channel_remove(&watch.channel);
+    close(watch.fd);
     event_loop_free(loop);
     return 0;
 }

@@ -52,6 +52,7 @@ static int reserve_slot(struct tcp_server *server, int fd)
 static void remove_connection(void *ctx, struct connection *conn)
 {
     struct tcp_server *server = ctx;
+    log_debug("connection on fd %d closed", conn_fd(conn));
     pthread_mutex_lock(&server->lock);
     server->conns[conn_fd(conn)] = NULL;
     pthread_mutex_unlock(&server->lock);
@@ -84,6 +85,7 @@ static void new_connection(void *ctx, struct socket *sock,
     conn_set_message_callback(conn, server->message_callback,
                               server->message_ctx);
     conn_set_close_callback(conn, remove_connection, server);
+    conn_set_idle_timeout(conn, (uint64_t)server->options.idle_seconds * 1000);
     pthread_mutex_lock(&server->lock);
     int rc = reserve_slot(server, fd);
     if (rc == 0)
@@ -94,6 +96,9 @@ static void new_connection(void *ctx, struct socket *sock,
         conn_unref(conn);                      /* closes the socket */
         return;
     }
+    char name[INET_ADDRESS_STRLEN];
+    log_debug("connection from %s on fd %d",
+              inet_address_to_string(peer, name, sizeof(name)), fd);
     /* From here on the connection's own loop may handle its events. */
     if (conn_establish(conn) < 0) {
         log_error("new connection: %s", strerror(errno));

@@ -28,6 +28,7 @@ struct tcp_server;
 struct tcp_server_options {
     size_t max_payload;       /* -m: largest message payload accepted */
     int io_threads;           /* -t: sub-reactors; 0: the main loop does I/O */
+    unsigned idle_seconds;    /* -i: close connections silent this long; 0: never */
 };
 
 /* Binds and listens on addr and starts the I/O threads. NULL with errno
