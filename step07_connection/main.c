@@ -49,25 +49,21 @@ static int parse_port(const char *s, uint16_t *port)
     return 0;
 }
 
-/* Parses a decimal count in [0, max]. */
-static int parse_count(const char *s, unsigned long long max,
-                       unsigned long long *value)
+/* The value of option argv[*i], which must follow it, as a decimal count
+ * in [0, max]; advances *i past it. A bad value exits: complaint names it. */
+static unsigned long long count_option(int argc, char **argv, int *i,
+                                       unsigned long long max,
+                                       const char *complaint)
 {
+    if (*i + 1 >= argc)
+        bad_argument("option %s needs a value", argv[*i]);
+    const char *s = argv[++*i];
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max)
-        return -1;
-    *value = v;
-    return 0;
-}
-
-/* The value of option argv[*i], which must follow it. */
-static const char *option_value(int argc, char **argv, int *i)
-{
-    if (*i + 1 >= argc)
-        bad_argument("option %s needs a value", argv[*i]);
-    return argv[++*i];
+        bad_argument(complaint, s);
+    return v;
 }
 
 int main(int argc, char **argv)
@@ -85,11 +81,8 @@ int main(int argc, char **argv)
             return 0;
         }
         if (strcmp(argv[i], "-m") == 0) {
-            const char *v = option_value(argc, argv, &i);
-            unsigned long long bytes;
-            if (parse_count(v, max_payload_limit, &bytes) < 0)
-                bad_argument("bad message size '%s'", v);
-            options.max_payload = (size_t)bytes;
+            options.max_payload = (size_t)count_option(
+                argc, argv, &i, max_payload_limit, "bad message size '%s'");
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0')
