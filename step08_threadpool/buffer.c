@@ -38,7 +38,7 @@ size_t buffer_prependable(const struct buffer *b)
 
 const char *buffer_peek(const struct buffer *b)
 {
-    return b->data + b->rd;
+    return b->data ? b->data + b->rd : NULL;   /* NULL + 0 is undefined */
 }
 
 uint32_t buffer_peek_u32(const struct buffer *b)
@@ -50,7 +50,9 @@ uint32_t buffer_peek_u32(const struct buffer *b)
 
 int buffer_ensure_writable(struct buffer *b, size_t len)
 {
-    if (buffer_writable(b) >= len)
+    /* A buffer without storage gets some even for len 0: its prepend
+     * area is part of what it promises. */
+    if (b->data && buffer_writable(b) >= len)
         return 0;
     size_t readable = buffer_readable(b);
     size_t need = BUFFER_PREPEND + readable + len;
@@ -107,7 +109,7 @@ int buffer_prepend(struct buffer *b, const void *data, size_t len)
 
 char *buffer_begin_write(struct buffer *b)
 {
-    return b->data + b->wr;
+    return b->data ? b->data + b->wr : NULL;
 }
 
 void buffer_has_written(struct buffer *b, size_t len)
