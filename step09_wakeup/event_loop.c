@@ -39,7 +39,6 @@ struct event_loop {
     pthread_mutex_t lock;                      /* guards queued */
     struct task_list queued;                   /* tasks for the next run */
     struct task_list running;                  /* loop thread: the run now */
-    bool running_tasks;                        /* loop thread: in run_tasks */
 };
 
 /* Makes epoll_wait() return: one 8-byte write to the eventfd. Skipped if
@@ -81,10 +80,8 @@ static void run_tasks(struct event_loop *loop)
     atomic_store(&loop->wakeup_pending, false);
     pthread_mutex_unlock(&loop->lock);
 
-    loop->running_tasks = true;
     for (size_t i = 0; i < taken.count; i++)
         taken.tasks[i].fn(taken.tasks[i].ctx);
-    loop->running_tasks = false;
     taken.count = 0;
     loop->running = taken;
 }
@@ -205,9 +202,9 @@ int event_loop_queue_in_loop(struct event_loop *loop, event_loop_task fn,
     q->tasks[q->count++] = (struct task){ fn, ctx };
     pthread_mutex_unlock(&loop->lock);
     /* The loop's own thread needs no wake-up while it dispatches events:
-     * it runs the queue next. It does while it runs tasks: a task queued
-     * now must not wait for the next event. */
-    if (!event_loop_is_in_loop_thread(loop) || loop->running_tasks)
+     * it runs the queue next. Anywhere else (running tasks, before run)
+     * the loop would sleep in epoll_wait() with the task queued. */
+    if (!event_loop_is_in_loop_thread(loop) || loop->dispatching < 0)
         wakeup(loop);
     return 0;
 }

@@ -41,7 +41,6 @@ struct event_loop {
     pthread_mutex_t lock;                      /* guards queued */
     struct task_list queued;                   /* tasks for the next run */
     struct task_list running;                  /* loop thread: the run now */
-    bool running_tasks;                        /* loop thread: in run_tasks */
     uint64_t now_ms;                           /* the clock at this wake-up */
     int timer_fd;                              /* owned: a timerfd */
     struct channel timer_channel;              /* reads timer_fd */
@@ -92,10 +91,8 @@ static void run_tasks(struct event_loop *loop)
     atomic_store(&loop->wakeup_pending, false);
     pthread_mutex_unlock(&loop->lock);
 
-    loop->running_tasks = true;
     for (size_t i = 0; i < taken.count; i++)
         taken.tasks[i].fn(taken.tasks[i].ctx);
-    loop->running_tasks = false;
     taken.count = 0;
     loop->running = taken;
 }
@@ -192,7 +189,9 @@ static void arm_timer_fd(struct event_loop *loop)
 
 /* The timerfd's read callback: run every timer that is due. A repeating
  * timer is re-armed before its fn runs, so fn may cancel it; nothing
- * touches a timer after its fn ran, so fn may free it. */
+ * touches a timer after its fn ran, so fn may free it. Only timers armed
+ * before this pass run in it: a timer that re-arms itself with no delay
+ * waits for the next pass instead of starving the loop's other fds. */
 static void handle_timers(void *ctx)
 {
     struct event_loop *loop = ctx;
@@ -203,8 +202,10 @@ static void handle_timers(void *ctx)
     loop->timer_fd_when = 0;                   /* it fired: disarmed */
     loop->now_ms = timestamp_now_ms();
 
+    uint64_t armed_before = loop->timer_seq;
     loop->running_timers = true;
-    while (loop->nheap > 0 && loop->heap[0]->when_ms <= loop->now_ms) {
+    while (loop->nheap > 0 && loop->heap[0]->when_ms <= loop->now_ms &&
+           loop->heap[0]->seq < armed_before) {
         struct timer *t = loop->heap[0];
         heap_remove(loop, t);
         if (t->interval_ms) {
@@ -413,9 +414,9 @@ int event_loop_queue_in_loop(struct event_loop *loop, event_loop_task fn,
     q->tasks[q->count++] = (struct task){ fn, ctx };
     pthread_mutex_unlock(&loop->lock);
     /* The loop's own thread needs no wake-up while it dispatches events:
-     * it runs the queue next. It does while it runs tasks: a task queued
-     * now must not wait for the next event. */
-    if (!event_loop_is_in_loop_thread(loop) || loop->running_tasks)
+     * it runs the queue next. Anywhere else (running tasks, before run)
+     * the loop would sleep in epoll_wait() with the task queued. */
+    if (!event_loop_is_in_loop_thread(loop) || loop->dispatching < 0)
         wakeup(loop);
     return 0;
 }
