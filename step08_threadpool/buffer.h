@@ -31,6 +31,11 @@ struct buffer {
 };
 
 void buffer_init(struct buffer *b);          /* empty, no storage */
+
+/* Makes b a read-only view of len bytes at data, which b does not own:
+ * readable, peek, peek_u32 and retrieve work on it; nothing that writes
+ * or frees may be called. For decoding bytes where they already are. */
+void buffer_view(struct buffer *b, const char *data, size_t len);
 void buffer_free(struct buffer *b);          /* frees storage; b is empty */
 
 size_t buffer_readable(const struct buffer *b);

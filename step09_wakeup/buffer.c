@@ -15,6 +15,14 @@ void buffer_init(struct buffer *b)
     b->wr = 0;
 }
 
+void buffer_view(struct buffer *b, const char *data, size_t len)
+{
+    b->data = (char *)data;
+    b->cap = len;
+    b->rd = 0;
+    b->wr = len;
+}
+
 void buffer_free(struct buffer *b)
 {
     free(b->data);
@@ -121,7 +129,7 @@ void buffer_retrieve(struct buffer *b, size_t len)
 {
     b->rd += len;
     if (b->rd == b->wr)               /* empty: start over at the front */
-        b->rd = b->wr = b->data ? BUFFER_PREPEND : 0;
+        b->rd = b->wr = b->cap < BUFFER_PREPEND ? b->cap : BUFFER_PREPEND;
 }
 
 void buffer_retrieve_all(struct buffer *b)

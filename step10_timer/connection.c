@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include "buffer.h"
 #include "channel.h"
@@ -114,12 +115,12 @@ static void flush_output(struct connection *conn)
     }
 }
 
-/* Hands every whole message at the front of the input to the callback. */
-static void decode_messages(struct connection *conn)
+/* Hands every whole message at the front of in to the callback. */
+static void decode_messages(struct connection *conn, struct buffer *in)
 {
     for (;;) {
         size_t len;
-        switch (codec_decode(&conn->input, conn->max_payload, &len)) {
+        switch (codec_decode(in, conn->max_payload, &len)) {
         case CODEC_INCOMPLETE:
             return;
         case CODEC_TOO_LARGE: {
@@ -132,9 +133,8 @@ static void decode_messages(struct connection *conn)
         }
         case CODEC_MESSAGE:
             conn->message_callback(conn->message_ctx, conn,
-                                   buffer_peek(&conn->input) + CODEC_HEADER_LEN,
-                                   len);
-            buffer_retrieve(&conn->input, CODEC_HEADER_LEN + len);
+                                   buffer_peek(in) + CODEC_HEADER_LEN, len);
+            buffer_retrieve(in, CODEC_HEADER_LEN + len);
             if (conn->closed)
                 return;
         }
@@ -154,6 +154,37 @@ static void handle_peer_closed(struct connection *conn)
         conn_close(conn);
 }
 
+/* Reads what the socket has. With nothing buffered the bytes land in
+ * stack, and *in becomes a view of them: whole messages are decoded where
+ * they are, with no copy and no allocation, and keep_tail() saves only an
+ * incomplete last one. Otherwise they are appended to the input buffer. */
+static ssize_t read_input(struct connection *conn, char *stack,
+                          struct buffer *view, struct buffer **in,
+                          size_t *offered)
+{
+    if (buffer_readable(&conn->input) > 0) {
+        *in = &conn->input;
+        return buffer_read_fd(&conn->input, conn->sock.fd, offered);
+    }
+    ssize_t n;
+    do {
+        n = read(conn->sock.fd, stack, BUFFER_EXTRA_READ);
+    } while (n < 0 && errno == EINTR);
+    *offered = BUFFER_EXTRA_READ;
+    buffer_view(view, stack, n > 0 ? (size_t)n : 0);
+    *in = view;
+    return n;
+}
+
+/* After decoding from a view: copy what is left, an incomplete message,
+ * into the input buffer. -1 with errno ENOMEM. */
+static int keep_tail(struct connection *conn, struct buffer *in)
+{
+    if (in == &conn->input || buffer_readable(in) == 0)
+        return 0;
+    return buffer_append(&conn->input, buffer_peek(in), buffer_readable(in));
+}
+
 /* Readable (or EOF, or an error). Each read is followed by the messages it
  * completed and one write of all their replies. */
 static void handle_read(void *ctx)
@@ -163,8 +194,10 @@ static void handle_read(void *ctx)
     if (conn->closed || conn->peer_closed || conn->reading_paused)
         return;
     for (;;) {
+        char stack[BUFFER_EXTRA_READ];
+        struct buffer view, *in;
         size_t offered;
-        ssize_t n = buffer_read_fd(&conn->input, conn->sock.fd, &offered);
+        ssize_t n = read_input(conn, stack, &view, &in, &offered);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
@@ -177,7 +210,9 @@ static void handle_read(void *ctx)
         }
         conn->last_active_ms = event_loop_now(conn->loop);
         conn->in_read = true;
-        decode_messages(conn);
+        decode_messages(conn, in);
+        if (!conn->closed && keep_tail(conn, in) < 0)
+            conn_close(conn);                  /* ENOMEM */
         conn->in_read = false;
         if (conn->closed)
             return;
