@@ -200,13 +200,22 @@ static ssize_t read_input(struct connection *conn, char *stack,
     return n;
 }
 
-/* After decoding from a view: copy what is left, an incomplete message,
- * into the input buffer. -1 with errno ENOMEM. */
+/* After decoding: copy what is left of a view, an incomplete message,
+ * into the input buffer, and make room there for all of that message once
+ * its header says how long it is (decode_messages checked the length
+ * against max_payload): the rest then arrives with no regrowth and no
+ * copy. Reserved pages cost no memory until bytes land in them. -1 with
+ * errno ENOMEM. */
 static int keep_tail(struct connection *conn, struct buffer *in)
 {
-    if (in == &conn->input || buffer_readable(in) == 0)
+    if (in != &conn->input && buffer_readable(in) > 0 &&
+        buffer_append(&conn->input, buffer_peek(in), buffer_readable(in)) < 0)
+        return -1;
+    size_t have = buffer_readable(&conn->input);
+    if (have < CODEC_HEADER_LEN)
         return 0;
-    return buffer_append(&conn->input, buffer_peek(in), buffer_readable(in));
+    size_t need = CODEC_HEADER_LEN + (size_t)buffer_peek_u32(&conn->input);
+    return need > have ? buffer_ensure_writable(&conn->input, need - have) : 0;
 }
 
 /* Readable (or EOF, or an error). Each read is followed by the messages it
@@ -352,7 +361,9 @@ void conn_send_message(struct connection *conn, const struct iovec *parts,
         len += parts[i].iov_len;
     unsigned char header[CODEC_HEADER_LEN];
     codec_encode_header(header, (uint32_t)len);
-    if (buffer_append(&conn->output, header, sizeof(header)) < 0)
+    /* One allocation for the whole message, not a doubling per part. */
+    if (buffer_ensure_writable(&conn->output, sizeof(header) + len) < 0 ||
+        buffer_append(&conn->output, header, sizeof(header)) < 0)
         goto fail;
     for (int i = 0; i < nparts; i++)
         if (buffer_append(&conn->output, parts[i].iov_base, parts[i].iov_len) < 0)

@@ -9,6 +9,7 @@
  * Usage: ./server IP PORT [-h] [-m BYTES] [-t N] [-w N]
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -123,6 +124,12 @@ int main(int argc, char **argv)
 
     /* A client that resets while we send must not kill the server. */
     signal(SIGPIPE, SIG_IGN);
+    /* Buffers are freed as soon as they drain (an idle connection pins no
+     * memory), so a stream of large messages frees and allocates megabytes
+     * again and again. By default glibc then gives the top of the heap back
+     * to the kernel each time, and every message page-faults fresh zeroed
+     * memory: 2.5 times the CPU per 1 MiB message. Keep up to 16 MiB. */
+    mallopt(M_TOP_PAD, 16 << 20);
 
     struct event_loop *loop = event_loop_new();
     if (!loop) {

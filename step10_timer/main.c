@@ -14,6 +14,7 @@
  * Usage: ./server IP PORT [-h] [-m BYTES] [-t N] [-w N] [-i SECONDS]
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <stdint.h>
@@ -172,6 +173,12 @@ int main(int argc, char **argv)
     set_log_level();
     /* A client that resets while we send must not kill the server. */
     signal(SIGPIPE, SIG_IGN);
+    /* Buffers are freed as soon as they drain (an idle connection pins no
+     * memory), so a stream of large messages frees and allocates megabytes
+     * again and again. By default glibc then gives the top of the heap back
+     * to the kernel each time, and every message page-faults fresh zeroed
+     * memory: 2.5 times the CPU per 1 MiB message. Keep up to 16 MiB. */
+    mallopt(M_TOP_PAD, 16 << 20);
     /* SIGINT and SIGTERM are blocked in every thread (threads inherit the
      * mask, so block before any starts) and read from a signalfd instead. */
     sigset_t stop_signals;
