@@ -116,6 +116,7 @@ int main(int argc, char **argv)
         log_error("event loop: %s", strerror(errno));
         return 1;
     }
+    int status = 1;
     struct echo_server *server = echo_server_new(loop, &addr, &options);
     if (!server) {
         int saved = errno;
@@ -123,12 +124,13 @@ int main(int argc, char **argv)
                 positional[1], strerror(saved));
         /* An address this host cannot bind is a bad argument; a busy port
          * or a lack of resources is a runtime failure. */
-        return saved == EADDRNOTAVAIL || saved == EACCES ? 2 : 1;
+        status = saved == EADDRNOTAVAIL || saved == EACCES ? 2 : 1;
+        goto out;
     }
     if (echo_server_local_address(server, &addr) < 0 ||
         echo_server_start(server) < 0) {
         log_error("listen: %s", strerror(errno));
-        return 1;
+        goto out;
     }
 
     /* Port 0 asked the kernel to choose: report the port actually bound. */
@@ -138,9 +140,11 @@ int main(int argc, char **argv)
 
     if (event_loop_run(loop) < 0) {
         log_error("epoll_wait: %s", strerror(errno));
-        return 1;
+        goto out;
     }
+    status = 0;
+out:
     echo_server_free(server);
     event_loop_free(loop);
-    return 0;
+    return status;
 }

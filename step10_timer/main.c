@@ -195,31 +195,34 @@ int main(int argc, char **argv)
         log_error("event loop: %s", strerror(errno));
         return 1;
     }
-    struct signal_watch watch = { .loop = loop };
+    int status = 1;
+    struct echo_server *server = NULL;
+    struct signal_watch watch = { .fd = -1, .loop = loop };
     watch.fd = signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
     if (watch.fd < 0) {
         log_error("signalfd: %s", strerror(errno));
-        return 1;
+        goto out;
     }
     channel_init(&watch.channel, loop, watch.fd, &watch);
     channel_set_read_callback(&watch.channel, handle_signal);
     if (channel_enable_reading(&watch.channel) < 0) {
         log_error("signalfd: %s", strerror(errno));
-        return 1;
+        goto out;
     }
-    struct echo_server *server = echo_server_new(loop, &addr, &options, workers);
+    server = echo_server_new(loop, &addr, &options, workers);
     if (!server) {
         int saved = errno;
         fprintf(stderr, "server: cannot listen on %s:%s: %s\n", positional[0],
                 positional[1], strerror(saved));
         /* An address this host cannot bind is a bad argument; a busy port
          * or a lack of resources is a runtime failure. */
-        return saved == EADDRNOTAVAIL || saved == EACCES ? 2 : 1;
+        status = saved == EADDRNOTAVAIL || saved == EACCES ? 2 : 1;
+        goto out;
     }
     if (echo_server_local_address(server, &addr) < 0 ||
         echo_server_start(server) < 0) {
         log_error("listen: %s", strerror(errno));
-        return 1;
+        goto out;
     }
 
     /* Port 0 asked the kernel to choose: report the port actually bound. */
@@ -229,11 +232,15 @@ int main(int argc, char **argv)
 
     if (event_loop_run(loop) < 0) {
         log_error("epoll_wait: %s", strerror(errno));
-        return 1;
+        goto out;
     }
+    status = 0;
+out:
     echo_server_free(server);
-    channel_remove(&watch.channel);
-    close(watch.fd);
+    if (watch.fd >= 0) {
+        channel_remove(&watch.channel);
+        close(watch.fd);
+    }
     event_loop_free(loop);
-    return 0;
+    return status;
 }
