@@ -103,7 +103,11 @@ void echo_server_free(struct echo_server *es)
 {
     if (!es)
         return;
-    /* Workers first: their last replies still find the connections. */
+    /* First nothing may make new jobs: stop the I/O threads. Then let the
+     * workers finish the jobs they have; their replies find their
+     * connections still there, and are dropped when those close. */
+    if (es->server)
+        tcp_server_stop(es->server);
     thread_pool_free(es->workers);
     tcp_server_free(es->server);
     free(es);

@@ -40,8 +40,12 @@ struct tcp_server *tcp_server_new(struct event_loop *loop,
 void tcp_server_set_message_callback(struct tcp_server *server,
                                      conn_message_callback fn, void *ctx);
 
-/* Stops accepting, stops and joins the I/O threads, closes every
- * connection, frees the server. */
+/* Stops accepting and stops the I/O threads (joined when it returns). The
+ * connections stay, untouched, until tcp_server_free(). Idempotent. */
+void tcp_server_stop(struct tcp_server *server);
+
+/* Stops the server if it runs, closes every connection, frees the
+ * server. */
 void tcp_server_free(struct tcp_server *server);
 
 /* Starts accepting in the loop. */

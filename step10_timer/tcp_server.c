@@ -199,12 +199,18 @@ struct tcp_server *tcp_server_new(struct event_loop *loop,
     return server;
 }
 
+void tcp_server_stop(struct tcp_server *server)
+{
+    acceptor_free(server->acceptor);
+    server->acceptor = NULL;
+    stop_io_loops(server);
+}
+
 void tcp_server_free(struct tcp_server *server)
 {
     if (!server)
         return;
-    acceptor_free(server->acceptor);
-    stop_io_loops(server);
+    tcp_server_stop(server);
     /* Every thread that could touch a connection is gone: close them here. */
     for (size_t fd = 0; fd < server->nconns; fd++)
         if (server->conns[fd])
