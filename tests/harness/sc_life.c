@@ -1,0 +1,224 @@
+/* sc_life.c - the life of connections and of the server: idle reaping,
+ * SIGTERM/SIGINT shutdown, running out of file descriptors, and a clean
+ * exit under valgrind.
+ */
+#include "client.h"
+#include "net.h"
+#include "scenarios.h"
+#include "stream.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define IDLE_WATCH   3000     /* ms the active connection must stay open */
+#define IDLE_PERIOD   300     /* ms between its messages */
+
+/* The silent connection: 1 once the server closed it, -1 if data came. */
+static int silent_closed(int fd)
+{
+    char c;
+    ssize_t n = recv(fd, &c, 1, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+        return 1;
+    return n > 0 ? -1 : 0;
+}
+
+int sc_idle_reap(struct run *r)
+{
+    const char *args[] = { "-i", "1", NULL };
+    struct spawn sp = { .args = args };
+    struct server *s;
+    struct stream a;
+    int quiet = -1, sent = 0;
+    int64_t reaped = -1;
+
+    stream_init(&a, -1);
+    TRY_PTR(s = run_start(r, &sp));
+    TRY(quiet = rt_connect(r, s->port));
+    TRY(a.fd = rt_connect(r, s->port));
+    int64_t t0 = now_ms(), next = t0, talk_end = t0 + IDLE_WATCH;
+    int64_t reap_end = t0 + ms(IDLE_WATCH);
+    for (;;) {
+        int64_t now = now_ms();
+        bool talking = now < talk_end;
+        if (!talking && (reaped >= 0 || now >= reap_end))
+            break;
+        if (talking && now >= next) {
+            char text[32];
+            int n = snprintf(text, sizeof(text), "keepalive %d", sent++);
+            stream_add(&a, r->proto, text, (size_t)n);
+            next += IDLE_PERIOD;
+        }
+        EXPECT(r, stream_send(&a) >= 0, "active connection: %s", a.err);
+        struct pollfd pfd[2] = { { a.fd, POLLIN, 0 }, { quiet, POLLIN, 0 } };
+        int64_t until = talking ? (next < talk_end ? next : talk_end) : reap_end;
+        int wait = (int)(until - now_ms());
+        poll(pfd, reaped >= 0 ? 1 : 2, wait < 0 ? 0 : wait);  /* the timing is the test */
+        if (pfd[0].revents)
+            EXPECT(r, stream_recv(&a) >= 0 && !a.eof, "active connection closed after "
+                   "%.2f s: %s", (now_ms() - t0) / 1000.0, a.failed ? a.err : "EOF");
+        if (reaped < 0 && pfd[1].revents) {
+            int c = silent_closed(quiet);
+            EXPECT(r, c >= 0, "the silent connection received data");
+            if (c == 1)
+                reaped = now_ms() - t0;
+        }
+    }
+    EXPECT(r, reaped >= 0, "silent connection still open after %d ms (-i 1)", ms(IDLE_WATCH));
+    EXPECT(r, reaped >= 500, "silent connection closed after only %lld ms (-i 1)",
+           (long long)reaped);
+    TRY(pump(r, &a, 1, ms(T_TRIP), ms(T_TRIP)));
+    run_note(r, "silent connection reaped after %.2f s; active one open for %.1f s, "
+             "%d replies", reaped / 1000.0, IDLE_WATCH / 1000.0, sent);
+out:
+    if (quiet >= 0)
+        close(quiet);
+    if (a.fd >= 0)
+        close(a.fd);
+    stream_free(&a);
+    return run_result(r);
+}
+
+/* Opens n connections to s: on the later ones a whole request or a partial
+ * message, then a round trip on the first (a server that serves one client
+ * at a time serves the first first). 0 or -1. */
+static int open_busy(struct run *r, struct server *s, int *fds, int n)
+{
+    if (rt_connect_many(r, s->port, fds, n) < 0)
+        return -1;
+    for (int i = 1; i < n; i++) {
+        struct bytes req = { 0 }, rep = { 0 };
+        encode(r->proto, &req, &rep, "pending request", 15);
+        size_t len = i % 2 ? req.len : req.len - 5;     /* odd: mid-message */
+        int rc = net_send_all(fds[i], req.p, len, now_ms() + ms(T_TRIP));
+        bytes_free(&req);
+        bytes_free(&rep);
+        if (rc < 0)
+            return run_fail(r, "send on connection %d failed: %s", i, strerror(errno));
+    }
+    return rt_trip(r, fds[0], r->proto, "first connection", 16);
+}
+
+/* Sends sig and expects exit status 0 within timeout_ms. */
+static int expect_clean_exit(struct run *r, struct server *s, int sig, int timeout_ms)
+{
+    char st[96];
+    server_signal(s, sig);
+    s->ended = true;
+    if (!server_wait(s, timeout_ms))
+        return run_fail(r, "%s: still running after %d ms", strsignal(sig), timeout_ms);
+    if (!WIFEXITED(s->status) || WEXITSTATUS(s->status) != 0)
+        return run_fail(r, "%s: %s, want exit status 0", strsignal(sig),
+                        status_str(s->status, st, sizeof(st)));
+    return 0;
+}
+
+int sc_sigterm_clean(struct run *r)
+{
+    static const int sigs[] = { SIGTERM, SIGINT };
+    int fds[10];
+    struct server *s;
+
+    for (int i = 0; i < 10; i++)
+        fds[i] = -1;
+    for (int k = 0; k < 2; k++) {
+        TRY_PTR(s = run_start(r, NULL));
+        TRY(open_busy(r, s, fds, k == 0 ? 10 : 4));
+        TRY(expect_clean_exit(r, s, sigs[k], ms(3000)));
+        net_close_all(fds, 10);
+    }
+out:
+    net_close_all(fds, 10);
+    return run_result(r);
+}
+
+#define EMFILE_LIMIT 64
+#define EMFILE_CONNS 200
+
+int sc_emfile(struct run *r)
+{
+    struct spawn sp = { .nofile = EMFILE_LIMIT };
+    struct server *s;
+    int fds[EMFILE_CONNS];
+
+    for (int i = 0; i < EMFILE_CONNS; i++)
+        fds[i] = -1;
+    TRY_PTR(s = run_start(r, &sp));
+    double busy0 = proc_busy_seconds(s->pid), cpu0 = proc_cpu_seconds(s->pid);
+    TRY(rt_connect_many(r, s->port, fds, EMFILE_CONNS));
+    poll(NULL, 0, 1000);                  /* the duration is the measurement */
+    double busy = proc_busy_seconds(s->pid) - busy0, cpu = proc_cpu_seconds(s->pid) - cpu0;
+    EXPECT(r, busy0 >= 0 && cpu0 >= 0, "cannot read /proc/%d", (int)s->pid);
+    /* 0.3 s, scaled less than other deadlines: the window is 1 s, and a
+     * limit near 1 s could not tell a spinning server. */
+    double limit = cfg.normal ? 0.3 : 0.5;
+    EXPECT(r, busy < limit, "server was running or runnable %.2f s (CPU %.2f s) of the "
+           "1 s holding %d connections with RLIMIT_NOFILE %d (limit %.1f s): spinning "
+           "on accept?", busy, cpu, EMFILE_CONNS, EMFILE_LIMIT, limit);
+    net_close_all(fds, EMFILE_CONNS);
+    TRY(rt_fresh_trip(r, s->port, r->proto, "after closing all"));
+    run_note(r, "running or runnable %.2f s (CPU %.2f s) of the 1 s window", busy, cpu);
+out:
+    net_close_all(fds, EMFILE_CONNS);
+    return run_result(r);
+}
+
+static bool have_valgrind(void)
+{
+    const char *path = getenv("PATH");
+    char dir[4096], file[4200];
+    while (path && *path) {
+        size_t n = strcspn(path, ":");
+        snprintf(dir, sizeof(dir), "%.*s", (int)n, path);
+        snprintf(file, sizeof(file), "%s/valgrind", dir);
+        if (access(file, X_OK) == 0)
+            return true;
+        path += n + (path[n] == ':');
+    }
+    return false;
+}
+
+/* The line of valgrind's output that starts with `key`, or "". */
+static void valgrind_line(const char *err, const char *key, char *out, size_t n)
+{
+    const char *hit = err ? strstr(err, key) : NULL;
+    first_line(hit ? hit : "", out, n);
+}
+
+int sc_valgrind_shutdown(struct run *r)
+{
+    struct spawn sp = { .valgrind = true };
+    struct server *s;
+    int fds[5] = { -1, -1, -1, -1, -1 };
+    char *err = NULL, st[96], errors[120], lost[120], reachable[120];
+
+    EXPECT(r, have_valgrind(), "valgrind is not installed (apt-get install valgrind)");
+    TRY_PTR(s = run_start(r, &sp));
+    for (int i = 0; i < 3; i++)
+        TRY(rt_fresh_trip(r, s->port, r->proto, "under valgrind"));
+    TRY(open_busy(r, s, fds, 5));
+    server_signal(s, SIGTERM);
+    s->ended = true;
+    EXPECT(r, server_wait(s, 30000), "still running 30 s after SIGTERM");
+    err = slurp(s->err_path, NULL);
+    valgrind_line(err, "ERROR SUMMARY:", errors, sizeof(errors));
+    valgrind_line(err, "definitely lost:", lost, sizeof(lost));
+    valgrind_line(err, "still reachable:", reachable, sizeof(reachable));
+    EXPECT(r, WIFEXITED(s->status) && WEXITSTATUS(s->status) == 0,
+           "SIGTERM: %s, want exit status 0 (%s %s; see %s)",
+           status_str(s->status, st, sizeof(st)), errors, lost, s->err_path);
+    EXPECT(r, strstr(errors, "ERROR SUMMARY: 0 errors"), "%s (see %s)", errors, s->err_path);
+    run_note(r, "%s", strstr(err, "All heap blocks were freed") ? "all heap blocks freed"
+                                                                : reachable);
+out:
+    free(err);
+    net_close_all(fds, 5);
+    return run_result(r);
+}

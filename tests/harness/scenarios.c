@@ -1,0 +1,34 @@
+/* scenarios.c - the scenario table: name, function, the features a column
+ * needs for the scenario to pass, and flags. Order = order of the matrix.
+ */
+#include "scenarios.h"
+
+const struct scenario scenarios[] = {
+    { "startup",              sc_startup,              0,          0 },
+    { "bad_args",             sc_bad_args,             0,          0 },
+    { "help",                 sc_help,                 0,          0 },
+    { "echo",                 sc_echo,                 0,          0 },
+    { "sequential_clients",   sc_sequential_clients,   0,          0 },
+    { "concurrent_50",        sc_concurrent_50,        F_MULTI,    0 },
+    { "payload_8mib",         sc_payload_8mib,         0,          0 },
+    { "half_close",           sc_half_close,           0,          0 },
+    { "reset_100",            sc_reset_100,            0,          0 },
+    { "connections_2000",     sc_connections_2000,     F_MULTI,    0 },
+    { "slow_reader",          sc_slow_reader,          0,          0 },
+    { "split_header",         sc_split_header,         F_FRAMED,   S_FRAMED },
+    { "many_in_one_write",    sc_many_in_one_write,    F_FRAMED,   S_FRAMED },
+    { "empty_message",        sc_empty_message,        F_FRAMED,   S_FRAMED },
+    { "message_1mib",         sc_message_1mib,         F_FRAMED,   S_FRAMED },
+    { "pipeline_1000",        sc_pipeline_1000,        F_FRAMED,   S_FRAMED },
+    { "oversize_header",      sc_oversize_header,      F_FRAMED,   S_FRAMED },
+    { "garbage_1mib",         sc_garbage_1mib,         F_FRAMED,   S_FRAMED },
+    { "half_close_pipelined", sc_half_close_pipelined, F_FRAMED,   S_FRAMED },
+    { "threads_t2w2",         sc_threads_t2w2,         F_THREADS,  0 },
+    { "threads_t2w0",         sc_threads_t2w0,         F_THREADS,  0 },
+    { "idle_reap",            sc_idle_reap,            F_IDLE,     0 },
+    { "sigterm_clean",        sc_sigterm_clean,        F_SHUTDOWN, S_ENDS_SERVER },
+    { "emfile",               sc_emfile,               F_EMFILE,   0 },
+    { "valgrind_shutdown",    sc_valgrind_shutdown,    F_SHUTDOWN, S_ENDS_SERVER | S_NORMAL_ONLY },
+};
+
+const int nscenarios = (int)(sizeof(scenarios) / sizeof(scenarios[0]));

@@ -1,0 +1,45 @@
+/* util.h - small helpers of the stage harness: clocks, a seeded PRNG,
+ * a growable byte buffer and whole-file reads.
+ */
+#ifndef UTIL_H
+#define UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Milliseconds on the monotonic clock. */
+int64_t now_ms(void);
+
+/* Milliseconds left until an absolute deadline from now_ms(), at least 0. */
+int ms_left(int64_t deadline);
+
+/* xorshift64*: a small PRNG whose stream is fixed by its seed. */
+uint64_t rand_next(uint64_t *state);
+uint32_t rand_below(uint64_t *state, uint32_t n);     /* 0 .. n-1 */
+void rand_fill(uint64_t *state, void *buf, size_t n);
+
+/* A growable byte array. Zero-initialise before use. */
+struct bytes {
+    uint8_t *p;
+    size_t len;
+    size_t cap;
+};
+
+void bytes_add(struct bytes *b, const void *p, size_t n);
+void bytes_add_u32(struct bytes *b, uint32_t v);     /* big-endian */
+void bytes_free(struct bytes *b);
+
+/* Reads a whole file into a NUL-terminated malloc'd string (NULL if absent);
+ * *len gets its length when len is not NULL. */
+char *slurp(const char *path, size_t *len);
+
+/* Number of '\n'-terminated lines in s (a last unterminated line counts). */
+int count_lines(const char *s);
+
+/* Copies the first line of s into out (at most n-1 bytes). */
+void first_line(const char *s, char *out, size_t n);
+
+/* Describes a wait() status: "exited with status 2", "killed by signal 11 (...)". */
+const char *status_str(int status, char *buf, size_t n);
+
+#endif
