@@ -91,6 +91,23 @@ if ! make -s -j2 -C tests unit "${unit_flags[@]}"; then
     fi
 fi
 
+# ---- a short fuzzing run of the framing decoder, where clang can ---------
+
+if [[ $MODE != coverage ]]; then
+    if printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)\n{ (void)d; (void)n; return 0; }\n' |
+        clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then
+        if make -s -C tests fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-10}" >build/results/fuzz.log 2>&1; then
+            runs=$(grep -o 'number_of_executed_units: [0-9]*' build/results/fuzz.log | awk '{ print $2 }')
+            printf 'fuzz_codec\tPASS\t%s executions, no crash\n' "${runs:-?}" >build/results/unit/fuzz.tsv
+        else
+            printf 'fuzz_codec\tFAIL\tsee build/results/fuzz.log\n' >build/results/unit/fuzz.tsv
+        fi
+        echo "fuzz     codec: $(cut -f3 build/results/unit/fuzz.tsv)"
+    else
+        echo "fuzz     skipped: clang with -fsanitize=fuzzer is not installed"
+    fi
+fi
+
 # ---- the harness, two columns at a time -----------------------------------
 
 SCENARIOS=$(build/tests/harness --list | tr '\n' ' ')
