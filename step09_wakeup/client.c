@@ -86,13 +86,22 @@ static int round_trip(int fd, char *line, size_t len)
 {
     if (len > 0 && line[len - 1] == '\n')
         len--;
-    unsigned char header[4];
-    put_u32(header, (uint32_t)len);
-    if (write_all(fd, (char *)header, sizeof(header)) < 0 ||
-        write_all(fd, line, len) < 0) {
+    /* Header and line in one segment: two small writes would meet Nagle's
+     * algorithm and the server's delayed ACK, 40 ms per line. */
+    char *msg = malloc(4 + len);
+    if (!msg) {
+        perror("client: malloc");
+        return -1;
+    }
+    put_u32((unsigned char *)msg, (uint32_t)len);
+    memcpy(msg + 4, line, len);
+    int rc = write_all(fd, msg, 4 + len);
+    free(msg);
+    if (rc < 0) {
         perror("client: send");
         return -1;
     }
+    unsigned char header[4];
     char *reply = NULL;
     if (read_exact(fd, (char *)header, sizeof(header)) < 0)
         goto read_failed;
