@@ -69,10 +69,12 @@ int buffer_ensure_writable(struct buffer *b, size_t len)
         return -1;
     }
     if (need > b->cap) {
-        /* Grow geometrically, so n appends cost O(n) copies in all. */
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < need)
-            cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+        /* At least double, so n appends cost O(n) copies in all; but no
+         * more than asked when that is more than double (a reservation
+         * for a known message size is not rounded up). */
+        size_t cap = b->cap > SIZE_MAX / 2 ? need : b->cap * 2;
+        if (cap < need)
+            cap = need < 64 ? 64 : need;
         char *data = malloc(cap);
         if (!data)
             return -1;
