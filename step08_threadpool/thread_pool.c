@@ -38,6 +38,7 @@ static void *thread_main(void *arg)
 {
     struct worker *w = arg;
     log_set_thread_name(w->name);
+    pthread_setname_np(pthread_self(), w->name);   /* for ps -L, top -H */
 
     pthread_mutex_lock(&w->lock);
     for (;;) {
