@@ -14,7 +14,7 @@ STEPS    := $(sort $(wildcard step[0-9][0-9]_*))
 STEP_IDS := $(foreach s,$(STEPS),$(patsubst step%,%,$(firstword $(subst _, ,$(s)))))
 NEWEST   := $(lastword $(STEPS))
 PORT     ?= 5085
-EXCLUDE  := -x '*.o' -x '*.d' -x server -x client -x '*.gcda' -x '*.gcno'
+EXCLUDE  := -x '*.o' -x '*.d' -x server -x client -x '*.gcda' -x '*.gcno' -x '*.gcov'
 
 .PHONY: all run test check coverage diff fuzz bench bench-idle bench-syscalls clean \
         $(addprefix step,$(STEP_IDS))

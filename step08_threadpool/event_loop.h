@@ -4,7 +4,9 @@
  * and remove themselves through it, and the loop dispatches their events.
  * A loop belongs to the thread that created it, which is the thread that
  * runs it; only that thread may touch the loop or its channels, except
- * for event_loop_quit() and event_loop_is_in_loop_thread().
+ * for event_loop_quit() and event_loop_is_in_loop_thread(), and except,
+ * in this step only, a worker updating a connection's channel under the
+ * connection's lock (step09 hands that to the loop's thread instead).
  *
  * Later chapters give the loop more to own; the epoll set stays in Epoll:
  * a wake-up eventfd and a task queue (step09), a timerfd and its timers
