@@ -21,7 +21,12 @@ struct acceptor {
 static void resume_accepting(void *arg)
 {
     struct acceptor *a = arg;
-    if (channel_enable_reading(&a->channel) < 0)
+    if (channel_enable_reading(&a->channel) == 0)
+        return;
+    /* Still not watching: try again later rather than never. */
+    log_error("resume accepting: %s", strerror(errno));
+    if (event_loop_run_after(a->channel.loop, &a->pause_timer,
+                             ACCEPTOR_PAUSE_MS, resume_accepting, a) < 0)
         log_error("resume accepting: %s", strerror(errno));
 }
 
@@ -37,9 +42,14 @@ static void pause_accepting(struct acceptor *a, int err)
                  strerror(err), ACCEPTOR_PAUSE_MS);
         a->warned = true;
     }
-    if (channel_disable_reading(&a->channel) < 0 ||
-        event_loop_run_after(a->channel.loop, &a->pause_timer,
-                             ACCEPTOR_PAUSE_MS, resume_accepting, a) < 0)
+    /* The timer first: without one to resume, a pause would be forever,
+     * and spinning is the lesser evil. */
+    if (event_loop_run_after(a->channel.loop, &a->pause_timer,
+                             ACCEPTOR_PAUSE_MS, resume_accepting, a) < 0) {
+        log_error("pause accepting: %s", strerror(errno));
+        return;
+    }
+    if (channel_disable_reading(&a->channel) < 0)
         log_error("pause accepting: %s", strerror(errno));
 }
 

@@ -79,7 +79,9 @@ int event_loop_run_every(struct event_loop *loop, struct timer *t,
                          uint64_t interval_ms, event_loop_task fn, void *ctx);
 
 /* Disarms t; nothing happens if it is not armed. A timer's fn may cancel
- * any timer, itself included, and may free the memory of its own timer. */
+ * any timer, itself included. A one-shot timer's fn may free the timer's
+ * memory; a repeating one is armed again when its fn runs, so its fn must
+ * cancel it first. */
 void event_loop_cancel(struct event_loop *loop, struct timer *t);
 
 /* The loop's clock: monotonic milliseconds, read once per wake-up, so
