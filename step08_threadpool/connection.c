@@ -32,6 +32,7 @@ struct connection {
     bool peer_closed;              /* read saw EOF: close once output is out */
     bool in_read;                  /* handle_read() runs: replies wait for it */
     bool reading_paused;           /* backlog above CONN_HIGH_WATER */
+    bool broken;                   /* a reply was lost: close, send no more */
     conn_message_callback message_callback;
     void *message_ctx;             /* for message_callback; not owned */
     conn_close_callback close_callback;
@@ -107,6 +108,10 @@ static void close_soon(struct connection *conn)
  * more, else stops waiting and resumes reading if back-pressure paused it. */
 static void flush_output(struct connection *conn)
 {
+    if (conn->broken) {
+        close_soon(conn);
+        return;
+    }
     if (buffer_readable(&conn->output) > 0 &&
         buffer_write_fd(&conn->output, conn->sock.fd) < 0 &&
         errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -376,8 +381,10 @@ void conn_send_message(struct connection *conn, const struct iovec *parts,
     return;
 
 fail:
+    /* The peer must never get a later reply in this one's place. */
     log_error("reply: %s", strerror(errno));
     buffer_free(&conn->output);
+    conn->broken = true;
     close_soon(conn);
     pthread_mutex_unlock(&conn->lock);
 }

@@ -30,6 +30,7 @@ struct connection {
     bool peer_closed;              /* read saw EOF: close once output is out */
     bool in_read;                  /* handle_read() runs: replies wait for it */
     bool reading_paused;           /* backlog above CONN_HIGH_WATER */
+    atomic_bool broken;            /* another thread lost a reply: close */
     uint64_t idle_ms;              /* close after this long silent; 0: never */
     uint64_t last_active_ms;       /* loop clock at the last byte received */
     struct timer idle_timer;       /* checks idleness; armed in the loop */
@@ -78,6 +79,16 @@ void conn_close(struct connection *conn)
     /* Out of epoll before the fd can be closed (by the last unref). */
     channel_remove(&conn->channel);
     conn->close_callback(conn->close_ctx, conn);
+}
+
+/* Another thread could not hand over a reply: the peer must never get a
+ * later one in its place. Set there, acted on here, in the loop. */
+static bool close_if_broken(struct connection *conn)
+{
+    if (!atomic_load(&conn->broken))
+        return false;
+    conn_close(conn);
+    return true;
 }
 
 /* Writes what the kernel takes now. If some is left, waits for EPOLLOUT;
@@ -200,7 +211,8 @@ static void handle_read(void *ctx)
 {
     struct connection *conn = ctx;
 
-    if (conn->closed || conn->peer_closed || conn->reading_paused)
+    if (conn->closed || conn->peer_closed || conn->reading_paused ||
+        close_if_broken(conn))
         return;
     for (;;) {
         char stack[BUFFER_EXTRA_READ];
@@ -266,6 +278,7 @@ struct connection *conn_new(struct event_loop *loop, struct socket *sock,
     if (!conn)
         return NULL;
     atomic_init(&conn->refs, 1);
+    atomic_init(&conn->broken, false);
     conn->loop = loop;
     conn->sock = *sock;
     conn->peer = *peer;
@@ -399,7 +412,7 @@ static void send_task_run(void *arg)
     struct send_task *task = arg;
     struct connection *conn = task->conn;
 
-    if (!conn->closed) {
+    if (!conn->closed && !close_if_broken(conn)) {
         if (buffer_append(&conn->output, buffer_peek(&task->msg),
                           buffer_readable(&task->msg)) < 0) {
             log_error("reply: %s", strerror(errno));
@@ -442,8 +455,10 @@ void conn_send_message(struct connection *conn, const struct iovec *parts,
     buffer_free(&task->msg);
     free(task);
 fail:
-    /* Out of memory: the reply is lost, and only the loop may close. */
+    /* Out of memory: the reply is lost, and only the loop may close. The
+     * next task, event or idle check closes it. */
     log_error("reply from another thread: %s", strerror(errno));
+    atomic_store(&conn->broken, true);
 }
 
 void conn_begin_async(struct connection *conn, size_t bytes)
@@ -462,6 +477,8 @@ static void end_async_in_loop(struct connection *conn, size_t bytes)
 {
     conn->async_jobs--;
     conn->async_bytes -= bytes;
+    if (!conn->closed && close_if_broken(conn))
+        return;
     /* The last reply a half-closed peer was owed, or the end of the
      * back-pressure: flush_output decides. */
     if (!conn->closed && !conn->in_read)
@@ -493,4 +510,5 @@ void conn_end_async(struct connection *conn, size_t bytes)
         free(task);
     }
     log_error("end of a reply: %s", strerror(errno));
+    atomic_store(&conn->broken, true);
 }
