@@ -1,4 +1,4 @@
-/* main.c - step05: an EventLoop runs the loop; main() only sets it up.
+/* main.c - step05: an EventLoop runs the loop; main() sets it up.
  *
  * The loop (event_loop.c) owns the epoll set, waits, and tells each ready
  * channel to handle its event. Channels belong to the loop. Whoever creates

@@ -25,7 +25,7 @@ typedef void (*channel_callback)(void *ctx);
 struct channel {
     int fd;                           /* not owned */
     struct event_loop *loop;          /* the loop fd belongs to; not owned */
-    bool in_epoll;                    /* added to ep: update is MOD, not ADD */
+    bool in_epoll;                    /* in the loop's epoll set: MOD, not ADD */
     uint32_t events;                  /* what the owner wants to hear about */
     uint32_t revents;                 /* what the last epoll_wait() reported */
     channel_callback read_callback;   /* readable, or the peer sent FIN */
