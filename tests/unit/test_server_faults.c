@@ -1,0 +1,470 @@
+/* test_server_faults.c - the EchoServer, TcpServer and Connection classes
+ * (echo_server.h, tcp_server.h, connection.h) of step10_timer when memory,
+ * fds, epoll or threads fail, injected with fault.h.
+ *
+ * The server runs in this process: the test's thread runs the main loop,
+ * a client thread talks to it over 127.0.0.1 (port 0: the kernel picks).
+ *
+ *   - construction: echo_server_new() refuses cleanly whichever call fails
+ *     (NULL, errno, no fd, thread or memory left behind);
+ *   - sessions: one client session (two pipelined messages, then
+ *     SHUT_WR) with the n-th allocation (or epoll_ctl) failing, for every n
+ *     until the session needs fewer: the server never answers wrongly,
+ *     never stalls without logging an error, keeps serving new clients,
+ *     and leaks nothing once freed.
+ *
+ * Only steps with timestamp.c (step10_timer on): the API is step10's.
+ *
+ * tests/Makefile hook:
+ *   UNIT_MODULES += server_faults:timestamp.c,echo_server.c,... (SERVER_SRCS_10)
+ *   UNIT_WRAP_server_faults := malloc calloc realloc epoll_create1 epoll_ctl
+ *       epoll_wait eventfd timerfd_create socket bind listen pthread_create
+ *
+ * By hand: see tests/README.md (make -C tests ../build/tests/unit/server_faults-10).
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "echo_server.h"
+#include "event_loop.h"
+#include "fault.h"
+#include "inet_address.h"
+#include "tcp_server.h"
+
+FAULT_WRAP(void *, malloc, (size_t n), (n), NULL, ENOMEM)
+FAULT_WRAP(void *, calloc, (size_t n, size_t size), (n, size), NULL, ENOMEM)
+FAULT_WRAP(void *, realloc, (void *p, size_t n), (p, n), NULL, ENOMEM)
+FAULT_WRAP(int, epoll_create1, (int flags), (flags), -1, EMFILE)
+FAULT_WRAP(int, epoll_ctl, (int epfd, int op, int fd, struct epoll_event *ev),
+           (epfd, op, fd, ev), -1, ENOMEM)
+FAULT_WRAP(int, epoll_wait, (int epfd, struct epoll_event *evs, int max, int ms),
+           (epfd, evs, max, ms), -1, EINVAL)
+FAULT_WRAP(int, eventfd, (unsigned int initval, int flags), (initval, flags), -1, EMFILE)
+FAULT_WRAP(int, timerfd_create, (int clockid, int flags), (clockid, flags), -1, EMFILE)
+FAULT_WRAP(int, socket, (int domain, int type, int proto), (domain, type, proto),
+           -1, EMFILE)
+FAULT_WRAP(int, bind, (int fd, const struct sockaddr *a, socklen_t len),
+           (fd, a, len), -1, EADDRINUSE)
+FAULT_WRAP(int, listen, (int fd, int backlog), (fd, backlog), -1, EADDRINUSE)
+FAULT_WRAP_PTHREAD_CREATE(EAGAIN)
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct inet_address any_port(void)
+{
+    struct inet_address addr;
+    ck_assert_int_eq(inet_address_init(&addr, "127.0.0.1", 0), 0);
+    return addr;
+}
+
+/* ---- construction --------------------------------------------------------- */
+
+/* The errno echo_server_new() must report when fn failed. */
+static bool errno_ok(const char *fn, int err)
+{
+    if (strcmp(fn, "pthread_create") == 0)
+        return err == EAGAIN;
+    if (strcmp(fn, "socket") == 0)
+        return err == EMFILE;
+    if (strcmp(fn, "bind") == 0 || strcmp(fn, "listen") == 0)
+        return err == EADDRINUSE;
+    if (strcmp(fn, "epoll_create1") == 0 || strcmp(fn, "eventfd") == 0 ||
+        strcmp(fn, "timerfd_create") == 0)
+        /* Only the I/O threads create loops, and tcp_server reports a
+         * loop that could not be created as ENOMEM, whatever the cause. */
+        return err == EMFILE || err == ENOMEM;
+    return err == ENOMEM;                  /* allocations, epoll_ctl */
+}
+
+START_TEST(new_fails_cleanly_at_every_call)
+{
+    const unsigned mask = FAULT(malloc) | FAULT(calloc) | FAULT(realloc) |
+                          FAULT(epoll_create1) | FAULT(epoll_ctl) |
+                          FAULT(eventfd) | FAULT(timerfd_create) |
+                          FAULT(socket) | FAULT(bind) | FAULT(listen) |
+                          FAULT(pthread_create);
+    struct tcp_server_options opts = { .max_payload = 1 << 20, .io_threads = 2,
+                                       .idle_seconds = 60 };
+    struct inet_address addr = any_port();
+    struct event_loop *loop = event_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    int fds = fault_open_fds(), threads = fault_threads();
+    int failed_threads = 0;
+    char seen[256] = "";
+    long n;
+    for (n = 1; n < 200; n++) {
+        fault_reset();
+        fault_add(mask, n, 1, 0);
+        errno = 0;
+        struct echo_server *es = echo_server_new(loop, &addr, &opts, 2);
+        int err = errno;
+        fault_clear();
+        if (fault_injected() == 0) {
+            ck_assert_ptr_nonnull(es);
+            echo_server_free(es);
+            break;
+        }
+        const char *fn = fault_last();
+        ck_assert_msg(es == NULL, "echo_server_new() succeeded although call "
+                      "%ld (%s) failed", n, fn);
+        ck_assert_msg(errno_ok(fn, err), "call %ld (%s) failed: errno %d (%s)",
+                      n, fn, err, strerror(err));
+        ck_assert_msg(fault_open_fds() == fds, "call %ld (%s) failed: %d fds "
+                      "open, %d before", n, fn, fault_open_fds(), fds);
+        ck_assert_msg(fault_threads() == threads, "call %ld (%s) failed: %d "
+                      "threads, %d before", n, fn, fault_threads(), threads);
+        ck_assert_msg(fault_leak_check() == 0, "call %ld (%s) failed: memory "
+                      "leaked (see the LeakSanitizer report)", n, fn);
+        failed_threads += strcmp(fn, "pthread_create") == 0;
+        if (!strstr(seen, fn) && strlen(seen) + strlen(fn) + 2 < sizeof(seen)) {
+            strcat(seen, " ");
+            strcat(seen, fn);
+        }
+    }
+    ck_assert_int_lt(n, 200);
+    /* 2 I/O threads and 2 workers: each could not start once. */
+    ck_assert_int_eq(failed_threads, 4);
+    const char *want[] = { "calloc", "malloc", "socket", "bind", "listen",
+                           "epoll_create1", "eventfd", "timerfd_create",
+                           "epoll_ctl", "pthread_create" };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        ck_assert_msg(strstr(seen, want[i]) != NULL, "no %s failed in "
+                      "echo_server_new() (failed:%s)", want[i], seen);
+    event_loop_free(loop);
+    ck_assert_int_eq(fault_open_fds(), fds - 3);     /* the loop's 3 */
+}
+END_TEST
+
+START_TEST(io_loop_whose_wait_fails_is_logged_and_freed)
+{
+    /* The I/O thread's epoll_wait() fails: its loop ends with a log line;
+     * the server still stops and frees cleanly (no hang on the join). */
+    struct tcp_server_options opts = { .max_payload = 1 << 20, .io_threads = 1 };
+    struct inet_address addr = any_port();
+    struct event_loop *loop = event_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    int threads = fault_threads();
+    capture_start();
+    fault_reset();
+    fault_add(FAULT(epoll_wait), 1, 1, EINVAL);
+    struct tcp_server *server = tcp_server_new(loop, &addr, &opts);
+    for (int i = 0; i < 2000 && fault_injected() == 0; i++)
+        usleep(1000);
+    fault_clear();
+    ck_assert_ptr_nonnull(server);
+    ck_assert_int_eq(fault_injected(), 1);
+    tcp_server_free(server);                   /* joins: the line is out */
+    char *log = capture_text();
+    capture_stop();
+    ck_assert_msg(count_lines_with(log, "[io-1] epoll_wait: Invalid argument") == 1,
+                  "log: %s", log);
+    free(log);
+    ck_assert_int_eq(fault_threads(), threads);
+    event_loop_free(loop);
+}
+END_TEST
+
+/* ---- sessions ------------------------------------------------------------- */
+
+enum outcome { OK, CLOSED, STALLED, WRONG };
+static const char *const outcome_names[] = { "ok", "closed", "stalled", "wrong" };
+
+/* Whether the captured stderr has an ERROR line. No allocation: this runs
+ * while a fault may be armed. */
+static bool error_logged(void)
+{
+    static char text[1 << 16];
+    ssize_t n = pread(capture_fd, text, sizeof(text) - 1, 0);
+    text[n > 0 ? n : 0] = '\0';
+    return strstr(text, " ERROR ") != NULL;
+}
+
+/* Reads until want bytes came (true), or EOF, an error, or a stall. A
+ * stall: nothing for 3 s, or for 0.3 s once an error was logged (the
+ * server said why). */
+static bool read_exactly(int fd, char *buf, size_t want, size_t *got,
+                         enum outcome *out)
+{
+    double last = now_s();
+    while (*got < want) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        int r = poll(&p, 1, 50);
+        if (r > 0) {
+            ssize_t n = read(fd, buf + *got, want - *got);
+            if (n <= 0) {
+                *out = CLOSED;                 /* EOF, ECONNRESET */
+                return false;
+            }
+            *got += (size_t)n;
+            last = now_s();
+            continue;
+        }
+        double idle = now_s() - last;
+        if (idle > 3.0 || (idle > 0.3 && error_logged())) {
+            *out = STALLED;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Two pipelined messages, both replies, SHUT_WR, EOF. */
+static enum outcome session(uint16_t port, char *detail, size_t detail_size)
+{
+    static const char request[] = "\0\0\0\5hello" "\0\0\0\6world!";
+    static const char reply[] = "\0\0\0\13reply:hello" "\0\0\0\14reply:world!";
+    const size_t req_len = sizeof(request) - 1, rep_len = sizeof(reply) - 1;
+    char got[sizeof(reply) + 16];
+    size_t n = 0;
+    enum outcome out = OK;
+
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+        snprintf(detail, detail_size, "connect: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return WRONG;                          /* the backlog takes it */
+    }
+    if (send(fd, request, req_len, MSG_NOSIGNAL) != (ssize_t)req_len) {
+        snprintf(detail, detail_size, "send: %s", strerror(errno));
+        close(fd);
+        return CLOSED;                         /* reset already */
+    }
+    if (read_exactly(fd, got, rep_len, &n, &out)) {
+        shutdown(fd, SHUT_WR);
+        size_t extra = 0;
+        if (read_exactly(fd, got + rep_len, 1, &extra, &out))
+            out = WRONG;                       /* a byte more than owed */
+        else if (out == CLOSED)
+            out = OK;                          /* EOF after every reply */
+        n += extra;
+    }
+    if (memcmp(got, reply, n < rep_len ? n : rep_len) != 0)
+        out = WRONG;
+    /* "N of M reply bytes: <what came, printable or \ooo>" */
+    int len = snprintf(detail, detail_size, "%zu of %zu reply bytes: ", n, rep_len);
+    for (size_t i = 0; i < n && len > 0 && (size_t)len + 5 < detail_size; i++)
+        len += snprintf(detail + len, detail_size - (size_t)len,
+                        got[i] >= 32 && got[i] < 127 ? "%c" : "\\%03o",
+                        (unsigned char)got[i]);
+    close(fd);
+    return out;
+}
+
+struct client {
+    uint16_t port;
+    struct event_loop *loop;     /* quit when done */
+    enum outcome out, health;
+    char detail[160], health_detail[160];
+};
+
+/* The session with the fault armed, then (disarmed) a health check. */
+static void *client_main(void *arg)
+{
+    struct client *c = arg;
+    c->out = session(c->port, c->detail, sizeof(c->detail));
+    fault_clear();
+    c->health = session(c->port, c->health_detail, sizeof(c->health_detail));
+    event_loop_quit(c->loop);
+    return NULL;
+}
+
+struct sweep {
+    const char *name;
+    unsigned mask;
+    int io_threads, workers;
+    const char *const *must_log;  /* lines the sweep must have caused */
+};
+
+/* What went wrong in a sweep: counted, and the first few described. */
+static struct {
+    int count;
+    char text[2048];
+} problems;
+
+__attribute__((format(printf, 1, 2)))
+static void problem(const char *fmt, ...)
+{
+    size_t len = strlen(problems.text);
+    if (problems.count++ < 4 && len + 8 < sizeof(problems.text)) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(problems.text + len, sizeof(problems.text) - len, fmt, ap);
+        va_end(ap);
+        len = strlen(problems.text);
+        snprintf(problems.text + len, sizeof(problems.text) - len, " | ");
+    }
+}
+
+/* For n = 1, 2, ...: a fresh server, one session with the n-th call in
+ * mask failing, a health check, free; until a session makes fewer than
+ * n such calls. Every session is checked; the test fails at the end with
+ * the problems found (the first 4 described). */
+static void sweep(const struct sweep *sw)
+{
+    struct tcp_server_options opts = { .max_payload = 1 << 20,
+                                       .io_threads = sw->io_threads,
+                                       .idle_seconds = 60 };
+    struct inet_address addr = any_port();
+    int counts[4] = {0};
+    bool logged[8] = {false};
+    bool leaked = false;
+    long n;
+
+    memset(&problems, 0, sizeof(problems));
+    capture_start();
+    int fds = fault_open_fds(), threads = fault_threads();
+    for (n = 1; n < 500; n++) {
+        struct event_loop *loop = event_loop_new();
+        ck_assert_ptr_nonnull(loop);
+        struct echo_server *es = echo_server_new(loop, &addr, &opts, sw->workers);
+        ck_assert_ptr_nonnull(es);
+        struct inet_address bound;
+        ck_assert_int_eq(echo_server_local_address(es, &bound), 0);
+        ck_assert_int_eq(echo_server_start(es), 0);
+        static struct client c;
+        c = (struct client){ .port = inet_address_port(&bound), .loop = loop };
+        pthread_t th;
+        capture_clear();
+
+        /* No check() from here to fault_clear(): it allocates. */
+        fault_reset();
+        fault_add(sw->mask, n, 1, 0);
+        int rc_thread = pthread_create(&th, NULL, client_main, &c);
+        int rc_run = rc_thread == 0 ? event_loop_run(loop) : -1;
+        if (rc_thread == 0)
+            pthread_join(th, NULL);
+        fault_clear();
+        echo_server_free(es);
+        event_loop_free(loop);
+
+        char *log = capture_text();
+        bool injected = fault_injected() > 0;
+        const char *fn = fault_last();
+        ck_assert_int_eq(rc_thread, 0);
+        ck_assert_int_eq(rc_run, 0);
+        if (c.out == WRONG)
+            problem("call %ld (%s) failed: wrong reply (%s)", n, fn, c.detail);
+        if (!injected && c.out != OK)
+            problem("nothing failed, yet the session was %s (%s)",
+                    outcome_names[c.out], c.detail);
+        if (c.out == STALLED && !strstr(log, " ERROR "))
+            problem("call %ld (%s) failed: the session stalled (%s) and "
+                    "nothing was logged", n, fn, c.detail);
+        if (c.health != OK)
+            problem("call %ld (%s) failed: the next client's session was %s "
+                    "(%s); log: %.200s", n, fn, outcome_names[c.health],
+                    c.health_detail, log);
+        if (fault_open_fds() != fds) {
+            problem("call %ld (%s) failed: %d fds open, %d before", n, fn,
+                    fault_open_fds(), fds);
+            fds = fault_open_fds();
+        }
+        if (fault_threads() != threads)
+            problem("call %ld (%s) failed: %d threads, %d before", n, fn,
+                    fault_threads(), threads);
+        if (!leaked && fault_leak_check() != 0) {
+            problem("call %ld (%s) failed: memory leaked (see the "
+                    "LeakSanitizer report)", n, fn);
+            leaked = true;
+        }
+        for (int i = 0; i < 8 && sw->must_log && sw->must_log[i]; i++)
+            logged[i] |= strstr(log, sw->must_log[i]) != NULL;
+        free(log);
+        counts[c.out]++;
+        if (!injected)
+            break;
+    }
+    capture_stop();
+    ck_assert_msg(problems.count == 0, "%s: %d problems in %ld sessions: %s",
+                  sw->name, problems.count, n, problems.text);
+    ck_assert_int_lt(n, 500);
+    /* The failures reached the code that copes with them. */
+    for (int i = 0; i < 8 && sw->must_log && sw->must_log[i]; i++)
+        ck_assert_msg(logged[i], "%s: no failure logged \"%s\" in %ld "
+                      "sessions (ok %d, closed %d, stalled %d)", sw->name,
+                      sw->must_log[i], n, counts[OK], counts[CLOSED],
+                      counts[STALLED]);
+    ck_assert_int_gt(counts[CLOSED], 0);
+}
+
+START_TEST(allocation_failures_with_workers)
+{
+    static const char *const must[] = {
+        "new connection: Cannot allocate memory",
+        "worker job: Cannot allocate memory",
+        "reply from another thread: Cannot allocate memory",
+        "end of a reply: Cannot allocate memory",
+        NULL,
+    };
+    struct sweep sw = { "1 I/O thread, 1 worker",
+                        FAULT(malloc) | FAULT(calloc) | FAULT(realloc), 1, 1, must };
+    sweep(&sw);
+}
+END_TEST
+
+START_TEST(allocation_failures_in_the_main_loop)
+{
+    static const char *const must[] = {
+        "new connection: Cannot allocate memory",
+        "reply: Cannot allocate memory",
+        NULL,
+    };
+    struct sweep sw = { "no I/O thread, no worker",
+                        FAULT(malloc) | FAULT(calloc) | FAULT(realloc), 0, 0, must };
+    sweep(&sw);
+}
+END_TEST
+
+START_TEST(epoll_ctl_failures)
+{
+    static const char *const must[] = {
+        "new connection: Cannot allocate memory",
+        NULL,
+    };
+    struct sweep sw = { "epoll_ctl, 1 I/O thread, 1 worker",
+                        FAULT(epoll_ctl), 1, 1, must };
+    sweep(&sw);
+}
+END_TEST
+
+Suite *unit_suite(void)
+{
+    Suite *s = suite_create("server_faults");
+    TCase *tc = tcase_create("new");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, new_fails_cleanly_at_every_call);
+    tcase_add_test(tc, io_loop_whose_wait_fails_is_logged_and_freed);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("sessions");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, allocation_failures_with_workers);
+    tcase_add_test(tc, allocation_failures_in_the_main_loop);
+    tcase_add_test(tc, epoll_ctl_failures);
+    suite_add_tcase(s, tc);
+    return s;
+}
