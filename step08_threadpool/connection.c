@@ -353,6 +353,55 @@ int conn_fd(const struct connection *conn)
     return conn->sock.fd;
 }
 
+/* Sends a framed message: the header, then the parts. A large one with
+ * nothing queued ahead of it is first written straight from the caller's
+ * memory with one writev(): copying a megabyte costs more than the call.
+ * What the kernel does not take, and every small message, is appended to
+ * the output buffer. -1 with errno if the connection failed: EPIPE,
+ * ECONNRESET and the like from the write, or ENOMEM. */
+static int send_or_append(struct connection *conn, const struct iovec *parts,
+                          int nparts)
+{
+    struct iovec iov[1 + CONN_MAX_PARTS];
+    unsigned char header[CODEC_HEADER_LEN];
+    size_t total = sizeof(header);
+
+    if (nparts > CONN_MAX_PARTS) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (int i = 0; i < nparts; i++) {
+        iov[1 + i] = parts[i];
+        total += parts[i].iov_len;
+    }
+    codec_encode_header(header, (uint32_t)(total - sizeof(header)));
+    iov[0] = (struct iovec){ .iov_base = header, .iov_len = sizeof(header) };
+
+    size_t skip = 0;
+    if (total >= CONN_DIRECT_WRITE && buffer_readable(&conn->output) == 0) {
+        ssize_t n;
+        do {
+            n = writev(conn->sock.fd, iov, 1 + nparts);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return -1;
+        skip = n > 0 ? (size_t)n : 0;
+    }
+    /* One allocation for what is left, not a doubling per part. */
+    if (skip < total && buffer_ensure_writable(&conn->output, total - skip) < 0)
+        return -1;
+    for (int i = 0; i < 1 + nparts; i++) {
+        size_t len = iov[i].iov_len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        buffer_append(&conn->output, (char *)iov[i].iov_base + skip, len - skip);
+        skip = 0;
+    }
+    return 0;
+}
+
 void conn_send_message(struct connection *conn, const struct iovec *parts,
                        int nparts)
 {
@@ -361,31 +410,18 @@ void conn_send_message(struct connection *conn, const struct iovec *parts,
         pthread_mutex_unlock(&conn->lock);
         return;                                /* nobody to send it to */
     }
-    size_t len = 0;
-    for (int i = 0; i < nparts; i++)
-        len += parts[i].iov_len;
-    unsigned char header[CODEC_HEADER_LEN];
-    codec_encode_header(header, (uint32_t)len);
-    /* One allocation for the whole message, not a doubling per part. */
-    if (buffer_ensure_writable(&conn->output, sizeof(header) + len) < 0 ||
-        buffer_append(&conn->output, header, sizeof(header)) < 0)
-        goto fail;
-    for (int i = 0; i < nparts; i++)
-        if (buffer_append(&conn->output, parts[i].iov_base, parts[i].iov_len) < 0)
-            goto fail;
-    /* Inside handle_read the batch's replies go out in one write after the
-     * batch; while EPOLLOUT is awaited, handle_write sends them. */
-    if (!conn->in_read && !channel_is_writing(&conn->channel))
+    if (send_or_append(conn, parts, nparts) < 0) {
+        /* The peer must never get a later reply in this one's place. */
+        if (errno == ENOMEM || errno == EINVAL)
+            log_error("reply: %s", strerror(errno));
+        buffer_free(&conn->output);
+        conn->broken = true;
+        close_soon(conn);
+    } else if (!conn->in_read && !channel_is_writing(&conn->channel)) {
+        /* Inside handle_read the batch's replies go out in one write after
+         * the batch; while EPOLLOUT is awaited, handle_write sends them. */
         flush_output(conn);
-    pthread_mutex_unlock(&conn->lock);
-    return;
-
-fail:
-    /* The peer must never get a later reply in this one's place. */
-    log_error("reply: %s", strerror(errno));
-    buffer_free(&conn->output);
-    conn->broken = true;
-    close_soon(conn);
+    }
     pthread_mutex_unlock(&conn->lock);
 }
 

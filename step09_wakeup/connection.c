@@ -363,6 +363,55 @@ static int append_message(struct buffer *out, const struct iovec *parts,
     return 0;
 }
 
+/* Sends a framed message: the header, then the parts. A large one with
+ * nothing queued ahead of it is first written straight from the caller's
+ * memory with one writev(): copying a megabyte costs more than the call.
+ * What the kernel does not take, and every small message, is appended to
+ * the output buffer. -1 with errno if the connection failed: EPIPE,
+ * ECONNRESET and the like from the write, or ENOMEM. */
+static int send_or_append(struct connection *conn, const struct iovec *parts,
+                          int nparts)
+{
+    struct iovec iov[1 + CONN_MAX_PARTS];
+    unsigned char header[CODEC_HEADER_LEN];
+    size_t total = sizeof(header);
+
+    if (nparts > CONN_MAX_PARTS) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (int i = 0; i < nparts; i++) {
+        iov[1 + i] = parts[i];
+        total += parts[i].iov_len;
+    }
+    codec_encode_header(header, (uint32_t)(total - sizeof(header)));
+    iov[0] = (struct iovec){ .iov_base = header, .iov_len = sizeof(header) };
+
+    size_t skip = 0;
+    if (total >= CONN_DIRECT_WRITE && buffer_readable(&conn->output) == 0) {
+        ssize_t n;
+        do {
+            n = writev(conn->sock.fd, iov, 1 + nparts);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return -1;
+        skip = n > 0 ? (size_t)n : 0;
+    }
+    /* One allocation for what is left, not a doubling per part. */
+    if (skip < total && buffer_ensure_writable(&conn->output, total - skip) < 0)
+        return -1;
+    for (int i = 0; i < 1 + nparts; i++) {
+        size_t len = iov[i].iov_len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        buffer_append(&conn->output, (char *)iov[i].iov_base + skip, len - skip);
+        skip = 0;
+    }
+    return 0;
+}
+
 /* A reply built in another thread, on its way to the loop. */
 struct send_task {
     struct connection *conn;       /* a reference, dropped by the task */
@@ -375,8 +424,14 @@ static void send_task_run(void *arg)
     struct connection *conn = task->conn;
 
     if (!conn->closed && !close_if_broken(conn)) {
-        if (buffer_append(&conn->output, buffer_peek(&task->msg),
-                          buffer_readable(&task->msg)) < 0) {
+        if (buffer_readable(&conn->output) == 0) {
+            /* Nothing queued: the task's buffer becomes the output. */
+            buffer_free(&conn->output);
+            conn->output = task->msg;
+            buffer_init(&task->msg);
+            output_appended(conn);
+        } else if (buffer_append(&conn->output, buffer_peek(&task->msg),
+                                 buffer_readable(&task->msg)) < 0) {
             log_error("reply: %s", strerror(errno));
             conn_close(conn);
         } else {
@@ -394,8 +449,9 @@ void conn_send_message(struct connection *conn, const struct iovec *parts,
     if (event_loop_is_in_loop_thread(conn->loop)) {
         if (conn->closed)
             return;                            /* nobody to send it to */
-        if (append_message(&conn->output, parts, nparts) < 0) {
-            log_error("reply: %s", strerror(errno));
+        if (send_or_append(conn, parts, nparts) < 0) {
+            if (errno == ENOMEM || errno == EINVAL)
+                log_error("reply: %s", strerror(errno));
             conn_close(conn);
             return;
         }
