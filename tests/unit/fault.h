@@ -47,7 +47,8 @@
  *
  * stderr: capture_start() sends fd 2 to a temporary file (sanitizer
  * reports still go to the real stderr), capture_text() returns what was
- * written since (malloc'ed, NUL-terminated), capture_stop() restores fd 2.
+ * written since (malloc'ed, NUL-terminated), capture_stop() restores fd 2;
+ * capture_end() does both, returning the text.
  * With UNIT_NO_CAPTURE=1 in the environment stderr stays where it is (to
  * see what a test logs; its checks of the log then fail).
  */
@@ -296,6 +297,14 @@ __attribute__((unused)) static void capture_stop(void)
 #if defined(__SANITIZE_ADDRESS__)
     __sanitizer_set_report_fd((void *)(intptr_t)2);
 #endif
+}
+
+/* capture_text(), then capture_stop(): what was written, stderr restored. */
+__attribute__((unused)) static char *capture_end(void)
+{
+    char *text = capture_text();
+    capture_stop();
+    return text;
 }
 
 /* Lines of text that contain needle. */

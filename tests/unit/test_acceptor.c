@@ -43,6 +43,7 @@
 #include "fault.h"
 #include "inet_address.h"
 #include "socket.h"
+#include "unit.h"
 
 #ifndef UNIT_STEP
 #define UNIT_STEP 0
@@ -68,25 +69,9 @@ FAULT_WRAP(int, epoll_ctl, (int epfd, int op, int fd, struct epoll_event *ev),
  * test does not link (steps before 10 lack it). */
 uint64_t timestamp_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return mono_ms();
 }
 #endif
-
-__attribute__((unused)) static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
 
 /* ---- a loop with an acceptor, and a stopwatch that ends it ------------- */
 
@@ -313,8 +298,7 @@ START_TEST(aborted_connection_is_skipped)
     fault_clear();
     /* Refused, accepted, EAGAIN: all in the one round. */
     ck_assert_int_eq(fault_calls(counter), 3);
-    char *log = capture_text();
-    capture_stop();
+    char *log = capture_end();
     ck_assert(ok);
     ck_assert_int_eq(fault_injected(), 1);
     ck_assert_int_eq(fx.accepted, 1);
@@ -335,8 +319,7 @@ START_TEST(other_accept_error_is_logged)
     fault_add(FAULT(accept4), 1, 1, EPERM);
     bool ok = run_until_accepted(1, 3000);
     fault_clear();
-    char *log = capture_text();
-    capture_stop();
+    char *log = capture_end();
     ck_assert(ok);
     ck_assert_int_eq(fx.accepted, 1);
     ck_assert_msg(count_lines_with(log, "accept: Operation not permitted") == 1,
@@ -385,8 +368,7 @@ START_TEST(out_of_fds_pauses_then_accepts)
     episode.start = now_s();
     bool ok = run_until_accepted(2, 5000);
     fault_clear();
-    char *log = capture_text();
-    capture_stop();
+    char *log = capture_end();
 
     ck_assert(ok);
     ck_assert_int_eq(fx.accepted, 2);
@@ -405,20 +387,30 @@ START_TEST(out_of_fds_pauses_then_accepts)
 }
 END_TEST
 
+/* With a client waiting: accept4() fails with EMFILE once and the n-th
+ * call of mask once more, and the loop runs until one connection is
+ * accepted (3 s at most), stderr captured. Returns what was logged
+ * (malloc'ed); *ok says whether it was accepted. */
+static char *emfile_and_one_more(unsigned mask, long n, bool *ok)
+{
+    capture_start();
+    fault_reset();
+    fault_add(FAULT(accept4), 1, 1, EMFILE);
+    fault_add(mask, n, 1, 0);
+    *ok = run_until_accepted(1, 3000);
+    fault_clear();
+    char *log = capture_end();
+    return log;
+}
+
 START_TEST(failed_pause_is_logged_and_accepting_goes_on)
 {
     /* EMFILE, and the listener cannot be taken out of epoll: logged; the
      * connection is accepted once accept() works again. */
     listen_on_any_port();
     int c = connect_client(NULL);
-    capture_start();
-    fault_reset();
-    fault_add(FAULT(accept4), 1, 1, EMFILE);
-    fault_add(FAULT(epoll_ctl), 1, 1, 0);
-    bool ok = run_until_accepted(1, 3000);
-    fault_clear();
-    char *log = capture_text();
-    capture_stop();
+    bool ok;
+    char *log = emfile_and_one_more(FAULT(epoll_ctl), 1, &ok);
     ck_assert_int_eq(fault_injected(), 2);
     ck_assert_msg(count_lines_with(log, "pause accepting: ") == 1, "log: %s", log);
     ck_assert_msg(ok, "not accepted within 3 s");
@@ -434,14 +426,8 @@ START_TEST(failed_pause_timer_does_not_stop_accepting)
      * all the same: a pending connection is accepted within 3 s. */
     listen_on_any_port();
     int c = connect_client(NULL);
-    capture_start();
-    fault_reset();
-    fault_add(FAULT(accept4), 1, 1, EMFILE);
-    fault_add(FAULT(realloc), 1, 1, 0);         /* the loop's first timer */
-    bool ok = run_until_accepted(1, 3000);
-    fault_clear();
-    char *log = capture_text();
-    capture_stop();
+    bool ok;                                    /* realloc 1: the loop's first timer */
+    char *log = emfile_and_one_more(FAULT(realloc), 1, &ok);
     ck_assert_int_eq(fault_injected(), 2);
     ck_assert_msg(count_lines_with(log, "pause accepting: ") == 1, "log: %s", log);
     ck_assert_msg(ok, "a failed pause timer stopped the acceptor for good: "
@@ -458,14 +444,8 @@ START_TEST(failed_resume_does_not_stop_accepting)
      * connection is accepted within 3 s. */
     listen_on_any_port();
     int c = connect_client(NULL);
-    capture_start();
-    fault_reset();
-    fault_add(FAULT(accept4), 1, 1, EMFILE);
-    fault_add(FAULT(epoll_ctl), 2, 1, 0);       /* 1: pause, 2: resume */
-    bool ok = run_until_accepted(1, 3000);
-    fault_clear();
-    char *log = capture_text();
-    capture_stop();
+    bool ok;                                    /* epoll_ctl 1: pause, 2: resume */
+    char *log = emfile_and_one_more(FAULT(epoll_ctl), 2, &ok);
     ck_assert_int_eq(fault_injected(), 2);
     ck_assert_msg(count_lines_with(log, "resume accepting: ") == 1, "log: %s", log);
     ck_assert_msg(ok, "a failed resume stopped the acceptor for good: the "
@@ -509,8 +489,7 @@ START_TEST(free_while_paused_cancels_the_pause)
                                           free_acceptor, NULL), 0);
     bool ok = run_until_accepted(1, 3000);      /* ends by quit_timer */
     fault_clear();
-    char *log = capture_text();
-    capture_stop();
+    char *log = capture_end();
     ck_assert_msg(ok, "the loop did not end by its timer");
     ck_assert_int_eq(fault_injected(), 1);
     ck_assert_int_eq(fx.accepted, 0);

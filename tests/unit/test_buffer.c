@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "buffer.h"
+#include "unit.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -41,6 +42,25 @@ static void fill_pattern(unsigned char *p, size_t len, size_t start)
 {
     for (size_t i = 0; i < len; i++)
         p[i] = pattern(start + i);
+}
+
+/* A malloc'ed block of pattern(start .. start+len). */
+static unsigned char *pattern_alloc(size_t len, size_t start)
+{
+    unsigned char *p = malloc(len);
+    ck_assert_ptr_nonnull(p);
+    fill_pattern(p, len, start);
+    return p;
+}
+
+/* Appends pattern(start .. start+len), len at most 4096, in one call. */
+static void append_pattern(struct buffer *b, size_t len, size_t start)
+{
+    unsigned char chunk[4096];
+    if (len > sizeof(chunk))
+        ck_abort_msg("append_pattern: %zu bytes is too many", len);
+    fill_pattern(chunk, len, start);
+    ck_assert_int_eq(buffer_append(b, chunk, len), 0);
 }
 
 /* Asserts the readable bytes are pattern(start .. start+len). */
@@ -82,6 +102,14 @@ static void write_all(int fd, const void *data, size_t len)
         p += n;
         len -= (size_t)n;
     }
+}
+
+/* Writes len bytes into a new pipe p, grown to 1 MiB so that they fit. */
+static void pipe_holding(int p[2], const void *bytes, size_t len)
+{
+    make_pipe(p, 0);
+    ck_assert_int_ge(fcntl(p[1], F_SETPIPE_SZ, 1 << 20), (int)len);
+    write_all(p[1], bytes, len);
 }
 
 /* ---- init, append, peek, retrieve -------------------------------------- */
@@ -220,14 +248,12 @@ END_TEST
 START_TEST(accounting_through_operations)
 {
     struct buffer b;
-    unsigned char chunk[300];
     size_t in = 0, out = 0;
 
     buffer_init(&b);
     for (int round = 0; round < 200; round++) {
         size_t add = (size_t)(round * 37 % 300);
-        fill_pattern(chunk, add, in);
-        ck_assert_int_eq(buffer_append(&b, chunk, add), 0);
+        append_pattern(&b, add, in);
         in += add;
         expect_accounting(&b);
         size_t take = (size_t)(round * 53 % 280);
@@ -249,7 +275,6 @@ END_TEST
 START_TEST(growth_keeps_contents)
 {
     struct buffer b;
-    unsigned char chunk[1000];
     size_t total = 0;
     int grew = 0;
     size_t last_cap = 0;
@@ -257,8 +282,7 @@ START_TEST(growth_keeps_contents)
     buffer_init(&b);
     for (int i = 0; i < 3000; i++) {
         size_t len = (size_t)(i % 1000) + 1;
-        fill_pattern(chunk, len, total);
-        ck_assert_int_eq(buffer_append(&b, chunk, len), 0);
+        append_pattern(&b, len, total);
         total += len;
         if (b.cap != last_cap) {
             grew++;
@@ -300,9 +324,7 @@ START_TEST(one_big_append)
 {
     struct buffer b;
     size_t len = 3u << 20;
-    unsigned char *big = malloc(len);
-    ck_assert_ptr_nonnull(big);
-    fill_pattern(big, len, 0);
+    unsigned char *big = pattern_alloc(len, 0);
 
     buffer_init(&b);
     ck_assert_int_eq(buffer_append(&b, big, 10), 0);
@@ -451,7 +473,6 @@ END_TEST
 /* A buffer whose writable space is exactly 0, holding pattern(0 .. n). */
 static size_t fill_to_capacity(struct buffer *b)
 {
-    unsigned char chunk[4096];
     size_t n = 0;
 
     buffer_init(b);
@@ -459,10 +480,9 @@ static size_t fill_to_capacity(struct buffer *b)
     ck_assert_uint_ge(buffer_writable(b), 1000);        /* room to play */
     while (buffer_writable(b) > 0) {
         size_t len = buffer_writable(b);
-        if (len > sizeof(chunk))
-            len = sizeof(chunk);
-        fill_pattern(chunk, len, n);
-        ck_assert_int_eq(buffer_append(b, chunk, len), 0);
+        if (len > 4096)
+            len = 4096;
+        append_pattern(b, len, n);
         n += len;
     }
     ck_assert_uint_eq(buffer_writable(b), 0);
@@ -475,13 +495,11 @@ START_TEST(compaction_reuses_front_space)
     size_t n = fill_to_capacity(&b);
     size_t cap = b.cap;
     char *data = b.data;
-    unsigned char more[40];
 
     /* Consume 40 bytes at the front, then append 30: they fit in the space
      * freed at the front, so the buffer wraps around instead of growing. */
     buffer_retrieve(&b, 40);
-    fill_pattern(more, 30, n);
-    ck_assert_int_eq(buffer_append(&b, more, 30), 0);
+    append_pattern(&b, 30, n);
     ck_assert_uint_eq(b.cap, cap);
     ck_assert_ptr_eq(b.data, data);
     expect_pattern(&b, 40, n - 40 + 30);
@@ -491,8 +509,7 @@ START_TEST(compaction_reuses_front_space)
 
     /* Exactly the freed space: still no growth. */
     buffer_retrieve(&b, 25);
-    fill_pattern(more, 35, n + 30);
-    ck_assert_int_eq(buffer_append(&b, more, 35), 0);
+    append_pattern(&b, 35, n + 30);
     ck_assert_uint_eq(b.cap, cap);
     ck_assert_ptr_eq(b.data, data);
     ck_assert_uint_eq(buffer_writable(&b), 0);
@@ -509,14 +526,12 @@ START_TEST(compaction_repeated_never_grows)
     size_t n = fill_to_capacity(&b);
     size_t cap = b.cap;
     size_t out = 0;
-    unsigned char chunk[50];
 
     for (int i = 0; i < 10000; i++) {
         size_t take = (size_t)(i % 50) + 1;
         buffer_retrieve(&b, take);
         out += take;
-        fill_pattern(chunk, take, n);
-        ck_assert_int_eq(buffer_append(&b, chunk, take), 0);
+        append_pattern(&b, take, n);
         n += take;
         ck_assert_uint_eq(b.cap, cap);
     }
@@ -530,11 +545,9 @@ START_TEST(grows_when_front_space_is_not_enough)
     struct buffer b;
     size_t n = fill_to_capacity(&b);
     size_t cap = b.cap;
-    unsigned char more[30];
 
     buffer_retrieve(&b, 10);
-    fill_pattern(more, 30, n);
-    ck_assert_int_eq(buffer_append(&b, more, 30), 0);
+    append_pattern(&b, 30, n);
     ck_assert_uint_gt(b.cap, cap);
     expect_pattern(&b, 10, n - 10 + 30);
     ck_assert_uint_eq(buffer_prependable(&b), BUFFER_PREPEND);
@@ -550,13 +563,12 @@ START_TEST(compaction_after_prepend)
     struct buffer b;
     size_t n = fill_to_capacity(&b);
     size_t cap = b.cap;
-    unsigned char p[BUFFER_PREPEND], more[20];
+    unsigned char p[BUFFER_PREPEND];
 
     buffer_retrieve(&b, 100);
     memset(p, 'H', sizeof(p));
     ck_assert_int_eq(buffer_prepend(&b, p, BUFFER_PREPEND), 0);
-    fill_pattern(more, 20, n);
-    ck_assert_int_eq(buffer_append(&b, more, 20), 0);
+    append_pattern(&b, 20, n);
     ck_assert_uint_eq(b.cap, cap);
     ck_assert_uint_eq(buffer_readable(&b), BUFFER_PREPEND + n - 100 + 20);
     ck_assert_mem_eq(buffer_peek(&b), p, BUFFER_PREPEND);
@@ -792,7 +804,7 @@ START_TEST(read_fd_small_into_fresh_buffer)
     struct buffer b;
     size_t offered = 0;
 
-    ck_assert_int_eq(pipe(p), 0);
+    make_pipe(p, 0);
     write_all(p[1], "hello", 5);
     buffer_init(&b);
     ck_assert_ptr_null(b.data);           /* nothing allocated in advance */
@@ -805,8 +817,7 @@ START_TEST(read_fd_small_into_fresh_buffer)
     ck_assert_uint_lt(5, offered);        /* fewer than offered: drained */
     expect_accounting(&b);
     buffer_free(&b);
-    close(p[0]);
-    close(p[1]);
+    close_pair(p);
 }
 END_TEST
 
@@ -817,7 +828,7 @@ START_TEST(read_fd_fits_writable_space)
     size_t offered = 0;
     unsigned char bytes[500];
 
-    ck_assert_int_eq(pipe(p), 0);
+    make_pipe(p, 0);
     buffer_init(&b);
     ck_assert_int_eq(buffer_append(&b, "abc", 3), 0);
     ck_assert_int_eq(buffer_ensure_writable(&b, 1000), 0);
@@ -837,8 +848,7 @@ START_TEST(read_fd_fits_writable_space)
     ck_assert_mem_eq(buffer_peek(&b) + 3, bytes, 500);
     ck_assert_uint_eq(buffer_writable(&b), writable - 500);
     buffer_free(&b);
-    close(p[0]);
-    close(p[1]);
+    close_pair(p);
 }
 END_TEST
 
@@ -848,18 +858,14 @@ START_TEST(read_fd_spills_into_extra)
     struct buffer b;
     size_t offered = 0;
     size_t len = 60000;                   /* fits in a default pipe */
-    unsigned char *bytes = malloc(len);
-    ck_assert_ptr_nonnull(bytes);
+    unsigned char *bytes = pattern_alloc(len, 10);
 
-    ck_assert_int_eq(pipe(p), 0);
+    make_pipe(p, 0);
     buffer_init(&b);
-    unsigned char head[10];
-    fill_pattern(head, 10, 0);
-    ck_assert_int_eq(buffer_append(&b, head, 10), 0);
+    append_pattern(&b, 10, 0);
     size_t writable = buffer_writable(&b);
     ck_assert_uint_lt(writable, len);     /* the read must spill */
 
-    fill_pattern(bytes, len, 10);
     write_all(p[1], bytes, len);
     ck_assert_int_eq(buffer_read_fd(&b, p[0], &offered), (ssize_t)len);
     ck_assert_uint_eq(offered, writable + BUFFER_EXTRA_READ);
@@ -867,8 +873,7 @@ START_TEST(read_fd_spills_into_extra)
     expect_accounting(&b);
     buffer_free(&b);
     free(bytes);
-    close(p[0]);
-    close(p[1]);
+    close_pair(p);
 }
 END_TEST
 
@@ -880,13 +885,9 @@ START_TEST(read_fd_more_than_offered)
     struct buffer b;
     size_t offered = 0;
     size_t len = 200000, got = 0;
-    unsigned char *bytes = malloc(len);
-    ck_assert_ptr_nonnull(bytes);
-    fill_pattern(bytes, len, 0);
+    unsigned char *bytes = pattern_alloc(len, 0);
 
-    ck_assert_int_eq(pipe(p), 0);
-    ck_assert_int_ge(fcntl(p[1], F_SETPIPE_SZ, 1 << 20), (int)len);
-    write_all(p[1], bytes, len);
+    pipe_holding(p, bytes, len);
     set_nonblocking(p[0]);
 
     buffer_init(&b);
@@ -914,8 +915,7 @@ START_TEST(read_fd_more_than_offered)
     expect_pattern(&b, 0, len);
     buffer_free(&b);
     free(bytes);
-    close(p[0]);
-    close(p[1]);
+    close_pair(p);
 }
 END_TEST
 
@@ -927,13 +927,9 @@ START_TEST(read_fd_large_writable_space)
     struct buffer b;
     size_t offered = 0;
     size_t len = 70000;
-    unsigned char *bytes = malloc(len);
-    ck_assert_ptr_nonnull(bytes);
-    fill_pattern(bytes, len, 0);
+    unsigned char *bytes = pattern_alloc(len, 0);
 
-    ck_assert_int_eq(pipe(p), 0);
-    ck_assert_int_ge(fcntl(p[1], F_SETPIPE_SZ, 1 << 20), (int)len);
-    write_all(p[1], bytes, len);
+    pipe_holding(p, bytes, len);
 
     buffer_init(&b);
     ck_assert_int_eq(buffer_ensure_writable(&b, 100000), 0);
@@ -945,8 +941,7 @@ START_TEST(read_fd_large_writable_space)
     expect_pattern(&b, 0, len);
     buffer_free(&b);
     free(bytes);
-    close(p[0]);
-    close(p[1]);
+    close_pair(p);
 }
 END_TEST
 
@@ -967,8 +962,7 @@ START_TEST(read_fd_socketpair)
     ck_assert_int_eq(buffer_read_fd(&b, sv[0], &offered), 0);
     ck_assert_mem_eq(buffer_peek(&b), "pingpong", 8);
     buffer_free(&b);
-    close(sv[0]);
-    close(sv[1]);
+    close_pair(sv);
 }
 END_TEST
 
@@ -978,7 +972,7 @@ START_TEST(read_fd_eof)
     struct buffer b;
     size_t offered;
 
-    ck_assert_int_eq(pipe(p), 0);
+    make_pipe(p, 0);
     close(p[1]);
     buffer_init(&b);
     ck_assert_int_eq(buffer_read_fd(&b, p[0], &offered), 0);
@@ -999,7 +993,7 @@ START_TEST(read_fd_eagain)
     struct buffer b;
     size_t offered;
 
-    ck_assert_int_eq(pipe(p), 0);
+    make_pipe(p, 0);
     set_nonblocking(p[0]);
     buffer_init(&b);
     errno = 0;
@@ -1014,8 +1008,7 @@ START_TEST(read_fd_eagain)
     ck_assert_mem_eq(buffer_peek(&b), "kept", 4);
     ck_assert_uint_eq(buffer_readable(&b), 4);
     buffer_free(&b);
-    close(p[0]);
-    close(p[1]);
+    close_pair(p);
 }
 END_TEST
 
@@ -1041,7 +1034,7 @@ START_TEST(write_fd_all)
     struct buffer b;
     char got[32];
 
-    ck_assert_int_eq(pipe(p), 0);
+    make_pipe(p, 0);
     buffer_init(&b);
     ck_assert_int_eq(buffer_append(&b, "hello world", 11), 0);
     buffer_retrieve(&b, 6);                          /* writes from rd */
@@ -1050,8 +1043,7 @@ START_TEST(write_fd_all)
     ck_assert_int_eq(read(p[0], got, sizeof(got)), 5);
     ck_assert_mem_eq(got, "world", 5);
     buffer_free(&b);
-    close(p[0]);
-    close(p[1]);
+    close_pair(p);
 }
 END_TEST
 
@@ -1060,10 +1052,8 @@ START_TEST(write_fd_partial)
     int sv[2];
     struct buffer b;
     size_t len = 1u << 20, received = 0;
-    unsigned char *bytes = malloc(len), *got = malloc(len);
-    ck_assert_ptr_nonnull(bytes);
+    unsigned char *bytes = pattern_alloc(len, 0), *got = malloc(len);
     ck_assert_ptr_nonnull(got);
-    fill_pattern(bytes, len, 0);
 
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     int small = 4096;
@@ -1120,8 +1110,7 @@ START_TEST(write_fd_partial)
     buffer_free(&b);
     free(bytes);
     free(got);
-    close(sv[0]);
-    close(sv[1]);
+    close_pair(sv);
 }
 END_TEST
 

@@ -31,6 +31,7 @@
 
 #include "channel.h"
 #include "event_loop.h"
+#include "unit.h"
 
 #ifndef UNIT_STEP
 #define UNIT_STEP 0
@@ -41,25 +42,9 @@
 /* Used only if timestamp.c is not linked into this test. */
 __attribute__((weak)) uint64_t timestamp_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return mono_ms();
 }
 #endif
-
-__attribute__((unused)) static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-__attribute__((unused)) static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
 
 /* ---- every step: channels and quit -------------------------------------- */
 
@@ -109,7 +94,7 @@ START_TEST(dispatches_to_channel_and_quits)
     static struct reader r;
     struct event_loop *loop = event_loop_new();
     ck_assert_ptr_nonnull(loop);
-    ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
+    make_pipe(p, O_NONBLOCK);
 
     r.loop = loop;
     r.fd = p[0];
@@ -127,8 +112,7 @@ START_TEST(dispatches_to_channel_and_quits)
 
     channel_remove(&r.ch);
     event_loop_free(loop);
-    close(p[0]);
-    close(p[1]);
+    close_pair(p);
 }
 END_TEST
 
@@ -140,8 +124,8 @@ START_TEST(removed_channel_not_dispatched_in_same_round)
     static struct reader ra, rb;
     struct event_loop *loop = event_loop_new();
     ck_assert_ptr_nonnull(loop);
-    ck_assert_int_eq(pipe2(a, O_NONBLOCK), 0);
-    ck_assert_int_eq(pipe2(b, O_NONBLOCK), 0);
+    make_pipe(a, O_NONBLOCK);
+    make_pipe(b, O_NONBLOCK);
 
     ra = (struct reader){ .loop = loop, .fd = a[0], .quit_after = true };
     rb = (struct reader){ .loop = loop, .fd = b[0], .quit_after = true };
@@ -162,7 +146,7 @@ START_TEST(removed_channel_not_dispatched_in_same_round)
     channel_remove(&ra.ch);
     channel_remove(&rb.ch);
     event_loop_free(loop);
-    close(a[0]); close(a[1]); close(b[0]); close(b[1]);
+    close_pair(a); close_pair(b);
 }
 END_TEST
 
@@ -190,7 +174,7 @@ START_TEST(level_triggered_by_default)
     struct channel ch;
     struct event_loop *loop = event_loop_new();
     ck_assert_ptr_nonnull(loop);
-    ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
+    make_pipe(p, O_NONBLOCK);
     ck_assert_int_eq(write(p[1], "0123456789", 10), 10);
 
     r.loop = loop;
@@ -204,8 +188,7 @@ START_TEST(level_triggered_by_default)
 
     channel_remove(&ch);
     event_loop_free(loop);
-    close(p[0]);
-    close(p[1]);
+    close_pair(p);
 }
 END_TEST
 
@@ -226,8 +209,8 @@ struct watchdog {
 static void *watchdog_main(void *arg)
 {
     struct watchdog *w = arg;
-    double deadline = now() + w->ms / 1000.0;
-    while (!atomic_load(&w->done) && now() < deadline)
+    double deadline = now_s() + w->ms / 1000.0;
+    while (!atomic_load(&w->done) && now_s() < deadline)
         sleep_ms(5);
     if (!atomic_load(&w->done)) {
         atomic_store(&w->fired, true);
@@ -567,11 +550,11 @@ START_TEST(quit_from_other_thread_wakes_loop)
     struct watchdog w;
     struct event_loop *loop = event_loop_new();
     ck_assert_ptr_nonnull(loop);
-    double t0 = now();
+    double t0 = now_s();
     ck_assert_int_eq(pthread_create(&th, NULL, quit_later, loop), 0);
     watchdog_start(&w, loop, 3000);
     ck_assert_int_eq(event_loop_run(loop), 0);      /* no fd, no task */
-    double took = now() - t0;
+    double took = now_s() - t0;
     watchdog_stop(&w);
     pthread_join(th, NULL);
     event_loop_free(loop);

@@ -25,6 +25,7 @@
 
 #include "fault.h"
 #include "log.h"
+#include "unit.h"
 
 #ifndef UNIT_STEP
 #define UNIT_STEP 0
@@ -50,6 +51,13 @@ static bool matches(const char *text, const char *re)
     return ok;
 }
 
+/* Asserts that the captured text out matches re, and frees it. */
+static void expect_log(char *out, const char *re)
+{
+    ck_assert_msg(matches(out, re), "got: '%s'", out);
+    free(out);
+}
+
 static int count_char(const char *s, char c)
 {
     int n = 0;
@@ -66,11 +74,8 @@ START_TEST(line_format)
 {
     capture_start();
     log_warn("hello %d %s", 42, "world");
-    char *out = capture_text();
-    capture_stop();
-    ck_assert_msg(matches(out, "^" STAMP "WARN  " TAG("main") "hello 42 world\n$"),
-                  "got: '%s'", out);
-    free(out);
+    char *out = capture_end();
+    expect_log(out, "^" STAMP "WARN  " TAG("main") "hello 42 world\n$");
 }
 END_TEST
 
@@ -81,15 +86,12 @@ START_TEST(default_level_is_info)
     log_info("kept %d", 2);
     log_warn("kept %d", 3);
     log_error("kept %d", 4);
-    char *out = capture_text();
-    capture_stop();
+    char *out = capture_end();
     ck_assert_int_eq(count_char(out, '\n'), 3);
     ck_assert_msg(strstr(out, "dropped") == NULL, "debug line at info level: %s", out);
-    ck_assert_msg(matches(out, "^" STAMP "INFO  " TAG("main") "kept 2\n"
-                               STAMP "WARN  " TAG("main") "kept 3\n"
-                               STAMP "ERROR " TAG("main") "kept 4\n$"),
-                  "got: '%s'", out);
-    free(out);
+    expect_log(out, "^" STAMP "INFO  " TAG("main") "kept 2\n"
+                    STAMP "WARN  " TAG("main") "kept 3\n"
+                    STAMP "ERROR " TAG("main") "kept 4\n$");
 }
 END_TEST
 
@@ -99,12 +101,9 @@ START_TEST(debug_level_keeps_debug)
     capture_start();
     log_debug("details %s", "here");
     log_info("info");
-    char *out = capture_text();
-    capture_stop();
-    ck_assert_msg(matches(out, "^" STAMP "DEBUG " TAG("main") "details here\n"
-                               STAMP "INFO  " TAG("main") "info\n$"),
-                  "got: '%s'", out);
-    free(out);
+    char *out = capture_end();
+    expect_log(out, "^" STAMP "DEBUG " TAG("main") "details here\n"
+                    STAMP "INFO  " TAG("main") "info\n$");
 }
 END_TEST
 
@@ -119,12 +118,9 @@ START_TEST(error_level_drops_the_rest)
     log_set_level(LOG_LEVEL_WARN);
     log_info("i2");
     log_warn("and this");
-    char *out = capture_text();
-    capture_stop();
-    ck_assert_msg(matches(out, "^" STAMP "ERROR " TAG("main") "only this\n"
-                               STAMP "WARN  " TAG("main") "and this\n$"),
-                  "got: '%s'", out);
-    free(out);
+    char *out = capture_end();
+    expect_log(out, "^" STAMP "ERROR " TAG("main") "only this\n"
+                    STAMP "WARN  " TAG("main") "and this\n$");
 }
 END_TEST
 
@@ -135,8 +131,7 @@ static size_t prefix_len(void)
 {
     capture_start();
     log_error("x");
-    char *out = capture_text();
-    capture_stop();
+    char *out = capture_end();
     size_t n = strlen(out);
     free(out);
     ck_assert_uint_gt(n, 2);
@@ -153,8 +148,7 @@ static char *logged_message_of(size_t len)
     capture_start();
     log_error("%s", msg);
     log_error("next");
-    char *out = capture_text();
-    capture_stop();
+    char *out = capture_end();
     free(msg);
     return out;
 }
@@ -202,11 +196,8 @@ START_TEST(unformattable_message_writes_nothing)
     capture_start();
     log_error("before %ls after", L"\x100");
     log_error("fine");
-    char *out = capture_text();
-    capture_stop();
-    ck_assert_msg(matches(out, "^" STAMP "ERROR " TAG("main") "fine\n$"),
-                  "got: '%s'", out);
-    free(out);
+    char *out = capture_end();
+    expect_log(out, "^" STAMP "ERROR " TAG("main") "fine\n$");
 }
 END_TEST
 
@@ -217,7 +208,7 @@ START_TEST(failed_write_is_survived)
      * out whole once stderr works again. */
     int p[2];
     signal(SIGPIPE, SIG_IGN);
-    ck_assert_int_eq(pipe(p), 0);
+    make_pipe(p, 0);
     close(p[0]);
     int saved = dup(2);
     dup2(p[1], 2);
@@ -229,11 +220,8 @@ START_TEST(failed_write_is_survived)
 
     capture_start();
     log_error("back");
-    char *out = capture_text();
-    capture_stop();
-    ck_assert_msg(matches(out, "^" STAMP "ERROR " TAG("main") "back\n$"),
-                  "got: '%s'", out);
-    free(out);
+    char *out = capture_end();
+    expect_log(out, "^" STAMP "ERROR " TAG("main") "back\n$");
 }
 END_TEST
 
@@ -267,8 +255,7 @@ START_TEST(lines_from_threads_never_interleave)
                                         (void *)(intptr_t)i), 0);
     for (int i = 0; i < WRITERS; i++)
         pthread_join(th[i], NULL);
-    char *out = capture_text();
-    capture_stop();
+    char *out = capture_end();
 
     /* Checked without check() per line (each call costs a message to
      * check's parent): the first bad line is reported. */
@@ -325,14 +312,11 @@ START_TEST(thread_names_are_per_thread)
     ck_assert_int_eq(pthread_create(&th, NULL, log_unnamed_then_named, NULL), 0);
     pthread_join(th, NULL);
     log_warn("two");
-    char *out = capture_text();
-    capture_stop();
-    ck_assert_msg(matches(out, "^" STAMP "WARN  \\[alpha\\] one\n"
-                               STAMP "WARN  \\[main\\] unnamed\n"
-                               STAMP "WARN  \\[beta\\] named\n"
-                               STAMP "WARN  \\[alpha\\] two\n$"),
-                  "got: '%s'", out);
-    free(out);
+    char *out = capture_end();
+    expect_log(out, "^" STAMP "WARN  \\[alpha\\] one\n"
+                    STAMP "WARN  \\[main\\] unnamed\n"
+                    STAMP "WARN  \\[beta\\] named\n"
+                    STAMP "WARN  \\[alpha\\] two\n$");
 }
 END_TEST
 
@@ -343,12 +327,9 @@ START_TEST(long_thread_name_keeps_15_chars)
     log_warn("x");
     log_set_thread_name("");
     log_warn("y");
-    char *out = capture_text();
-    capture_stop();
-    ck_assert_msg(matches(out, "^" STAMP "WARN  \\[abcdefghijklmno\\] x\n"
-                               STAMP "WARN  \\[\\] y\n$"),
-                  "got: '%s'", out);
-    free(out);
+    char *out = capture_end();
+    expect_log(out, "^" STAMP "WARN  \\[abcdefghijklmno\\] x\n"
+                    STAMP "WARN  \\[\\] y\n$");
 }
 END_TEST
 

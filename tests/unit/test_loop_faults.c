@@ -40,6 +40,7 @@
 #include "epoll.h"
 #include "event_loop.h"
 #include "fault.h"
+#include "unit.h"
 
 #ifndef UNIT_STEP
 #define UNIT_STEP 0
@@ -65,18 +66,9 @@ FAULT_WRAP(int, timerfd_settime,
  * test does not link (steps before 10 lack it). */
 uint64_t timestamp_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return mono_ms();
 }
 #endif
-
-__attribute__((unused)) static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
 
 /* The errno each injected failure of event_loop_new() must come back with. */
 static int usual_errno(const char *fn)
@@ -167,39 +159,62 @@ static void read_and_quit(void *ctx)
     event_loop_quit(r->loop);
 }
 
+/* A loop, a non-blocking pipe and a channel on its read end that calls
+ * read_and_quit (not yet enabled). */
+struct piped {
+    struct event_loop *loop;
+    int p[2];
+    struct reader r;
+    struct channel ch;
+};
+
+static void piped_open(struct piped *t)
+{
+    t->loop = event_loop_new();
+    ck_assert_ptr_nonnull(t->loop);
+    make_pipe(t->p, O_NONBLOCK);
+    t->r = (struct reader){ t->loop, t->p[0], 0 };
+    channel_init(&t->ch, t->loop, t->p[0], &t->r);
+    channel_set_read_callback(&t->ch, read_and_quit);
+}
+
+/* Enables reading and makes the pipe readable. */
+static void piped_ready(struct piped *t)
+{
+    ck_assert_int_eq(channel_enable_reading(&t->ch), 0);
+    ck_assert_int_eq(write(t->p[1], "x", 1), 1);
+}
+
+static void piped_close(struct piped *t)
+{
+    channel_remove(&t->ch);
+    event_loop_free(t->loop);
+    close_pair(t->p);
+}
+
 START_TEST(failed_add_is_reported_and_can_be_retried)
 {
-    int p[2];
-    static struct reader r;
-    struct channel ch;
-    struct event_loop *loop = event_loop_new();
-    ck_assert_ptr_nonnull(loop);
-    ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
-    r = (struct reader){ loop, p[0], 0 };
-    channel_init(&ch, loop, p[0], &r);
-    channel_set_read_callback(&ch, read_and_quit);
+    static struct piped t;
+    piped_open(&t);
 
     fault_reset();
     fault_add(FAULT(epoll_ctl), 1, 1, ENOSPC);
     errno = 0;
-    ck_assert_int_eq(channel_enable_reading(&ch), -1);
+    ck_assert_int_eq(channel_enable_reading(&t.ch), -1);
     ck_assert_int_eq(errno, ENOSPC);
     fault_clear();
     ck_assert_int_eq(fault_injected(), 1);
     /* Not in the set: the retry must be an ADD (a MOD would fail ENOENT),
      * and channel_remove must not try to delete it. */
-    ck_assert(!ch.in_epoll);
-    ck_assert_int_eq(channel_enable_reading(&ch), 0);
-    ck_assert(ch.in_epoll);
+    ck_assert(!t.ch.in_epoll);
+    ck_assert_int_eq(channel_enable_reading(&t.ch), 0);
+    ck_assert(t.ch.in_epoll);
 
-    ck_assert_int_eq(write(p[1], "x", 1), 1);
-    ck_assert_int_eq(event_loop_run(loop), 0);
-    ck_assert_int_eq(r.calls, 1);
+    ck_assert_int_eq(write(t.p[1], "x", 1), 1);
+    ck_assert_int_eq(event_loop_run(t.loop), 0);
+    ck_assert_int_eq(t.r.calls, 1);
 
-    channel_remove(&ch);
-    event_loop_free(loop);
-    close(p[0]);
-    close(p[1]);
+    piped_close(&t);
 }
 END_TEST
 
@@ -207,65 +222,43 @@ START_TEST(interrupted_wait_is_not_an_error)
 {
     /* epoll_wait() fails with EINTR three times (a signal came): the loop
      * waits again and dispatches the event when it comes. */
-    int p[2];
-    static struct reader r;
-    struct channel ch;
-    struct event_loop *loop = event_loop_new();
-    ck_assert_ptr_nonnull(loop);
-    ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
-    r = (struct reader){ loop, p[0], 0 };
-    channel_init(&ch, loop, p[0], &r);
-    channel_set_read_callback(&ch, read_and_quit);
-    ck_assert_int_eq(channel_enable_reading(&ch), 0);
-    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    static struct piped t;
+    piped_open(&t);
+    piped_ready(&t);
 
     fault_reset();
     fault_add(FAULT(epoll_wait), 1, 3, EINTR);
-    int rc = event_loop_run(loop);
+    int rc = event_loop_run(t.loop);
     fault_clear();
     ck_assert_int_eq(rc, 0);
     ck_assert_int_eq(fault_injected(), 3);
-    ck_assert_int_eq(r.calls, 1);
+    ck_assert_int_eq(t.r.calls, 1);
 
-    channel_remove(&ch);
-    event_loop_free(loop);
-    close(p[0]);
-    close(p[1]);
+    piped_close(&t);
 }
 END_TEST
 
 START_TEST(failed_wait_ends_run_with_errno)
 {
-    int p[2];
-    static struct reader r;
-    struct channel ch;
-    struct event_loop *loop = event_loop_new();
-    ck_assert_ptr_nonnull(loop);
-    ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
-    r = (struct reader){ loop, p[0], 0 };
-    channel_init(&ch, loop, p[0], &r);
-    channel_set_read_callback(&ch, read_and_quit);
-    ck_assert_int_eq(channel_enable_reading(&ch), 0);
-    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    static struct piped t;
+    piped_open(&t);
+    piped_ready(&t);
 
     fault_reset();
     fault_add(FAULT(epoll_wait), 1, 1, EBADF);
     errno = 0;
-    int rc = event_loop_run(loop);
+    int rc = event_loop_run(t.loop);
     int err = errno;
     fault_clear();
     ck_assert_int_eq(rc, -1);
     ck_assert_int_eq(err, EBADF);
-    ck_assert_int_eq(r.calls, 0);              /* nothing dispatched */
+    ck_assert_int_eq(t.r.calls, 0);            /* nothing dispatched */
 
     /* The loop is still usable: the event is there on the next run. */
-    ck_assert_int_eq(event_loop_run(loop), 0);
-    ck_assert_int_eq(r.calls, 1);
+    ck_assert_int_eq(event_loop_run(t.loop), 0);
+    ck_assert_int_eq(t.r.calls, 1);
 
-    channel_remove(&ch);
-    event_loop_free(loop);
-    close(p[0]);
-    close(p[1]);
+    piped_close(&t);
 }
 END_TEST
 
@@ -393,8 +386,7 @@ START_TEST(failed_wakeup_write_is_logged)
     /* The full counter keeps the eventfd readable: the loop wakes all the
      * same, drains it, runs the task. */
     int rc = event_loop_run(loop);
-    char *log = capture_text();
-    capture_stop();
+    char *log = capture_end();
     ck_assert_int_eq(q.rc, 0);
     ck_assert_int_eq(rc, 0);
     ck_assert_msg(count_lines_with(log, "eventfd write: ") == 1, "log: %s", log);
@@ -518,8 +510,7 @@ START_TEST(failed_timerfd_settime_is_logged_and_retried)
     ck_assert(timer_is_armed(&a));
     ck_assert_int_eq(event_loop_run_after(loop, &b, 60, record_fire, &cb), 0);
     bool quit = run_for_3s(loop);
-    char *log = capture_text();
-    capture_stop();
+    char *log = capture_end();
     ck_assert_msg(count_lines_with(log, "timerfd_settime: ") == 1, "log: %s", log);
     free(log);
     ck_assert_msg(quit, "the timers did not fire within 3 s (fired: %d)", f.n);

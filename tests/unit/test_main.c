@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "unit.h"
 
 int server_main(int argc, char **argv);
 
@@ -54,13 +55,6 @@ FAULT_WRAP(int, getsockname, (int fd, struct sockaddr *a, socklen_t *len),
            (fd, a, len), -1, ENOBUFS)
 FAULT_WRAP(int, bind, (int fd, const struct sockaddr *a, socklen_t len),
            (fd, a, len), -1, EADDRINUSE)
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- running the server in this process ----------------------------------- */
 
@@ -163,7 +157,7 @@ static void run_server(struct run *r)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
     int p[2];
-    ck_assert_int_eq(pipe(p), 0);
+    make_pipe(p, 0);
     fflush(stdout);
     int saved_out = dup(1);
     dup2(p[1], 1);

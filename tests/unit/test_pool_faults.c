@@ -26,17 +26,11 @@
 
 #include "fault.h"
 #include "thread_pool.h"
+#include "unit.h"
 
 FAULT_WRAP(void *, malloc, (size_t n), (n), NULL, ENOMEM)
 FAULT_WRAP(void *, calloc, (size_t n, size_t size), (n, size), NULL, ENOMEM)
 FAULT_WRAP_PTHREAD_CREATE(EAGAIN)
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
 
 START_TEST(new_fails_cleanly_at_every_call)
 {

@@ -46,6 +46,7 @@
 #include "fault.h"
 #include "inet_address.h"
 #include "tcp_server.h"
+#include "unit.h"
 
 FAULT_WRAP(void *, malloc, (size_t n), (n), NULL, ENOMEM)
 FAULT_WRAP(void *, calloc, (size_t n, size_t size), (n, size), NULL, ENOMEM)
@@ -63,13 +64,6 @@ FAULT_WRAP(int, bind, (int fd, const struct sockaddr *a, socklen_t len),
            (fd, a, len), -1, EADDRINUSE)
 FAULT_WRAP(int, listen, (int fd, int backlog), (fd, backlog), -1, EADDRINUSE)
 FAULT_WRAP_PTHREAD_CREATE(EAGAIN)
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static struct inet_address any_port(void)
 {
@@ -175,8 +169,7 @@ START_TEST(io_loop_whose_wait_fails_is_logged_and_freed)
     ck_assert_ptr_nonnull(server);
     ck_assert_int_eq(fault_injected(), 1);
     tcp_server_free(server);                   /* joins: the line is out */
-    char *log = capture_text();
-    capture_stop();
+    char *log = capture_end();
     ck_assert_msg(count_lines_with(log, "[io-1] epoll_wait: Invalid argument") == 1,
                   "log: %s", log);
     free(log);

@@ -32,20 +32,7 @@
 #include <unistd.h>
 
 #include "thread_pool.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
+#include "unit.h"
 
 /* ---- creation ----------------------------------------------------------- */
 
@@ -76,9 +63,9 @@ START_TEST(free_null_and_idle)
     thread_pool_free(NULL);
     struct thread_pool *pool = thread_pool_new("idle", 3);
     ck_assert_ptr_nonnull(pool);
-    double t = now();
+    double t = now_s();
     thread_pool_free(pool);              /* nothing queued: returns at once */
-    ck_assert_double_lt(now() - t, 2.0);
+    ck_assert_double_lt(now_s() - t, 2.0);
 }
 END_TEST
 
@@ -291,8 +278,8 @@ static void meet(void *ctx)
 {
     struct rendezvous *r = ctx;
     atomic_fetch_add(&r->arrived, 1);
-    double deadline = now() + 5.0;
-    while (atomic_load(&r->arrived) < r->n && now() < deadline)
+    double deadline = now_s() + 5.0;
+    while (atomic_load(&r->arrived) < r->n && now_s() < deadline)
         sleep_ms(1);
     if (atomic_load(&r->arrived) >= r->n)
         atomic_fetch_add(&r->met, 1);
@@ -321,8 +308,8 @@ static void wait_gate(void *ctx)
 {
     struct gate *g = ctx;
     atomic_store(&g->started, 1);
-    double deadline = now() + 10.0;
-    while (!atomic_load(&g->open) && now() < deadline)
+    double deadline = now_s() + 10.0;
+    while (!atomic_load(&g->open) && now_s() < deadline)
         sleep_ms(1);
 }
 
@@ -340,8 +327,8 @@ START_TEST(blocked_thread_does_not_block_others)
     ck_assert_int_eq(thread_pool_submit(pool, 0, wait_gate, &g), 0);
     for (int i = 0; i < 100; i++)
         ck_assert_int_eq(thread_pool_submit(pool, 1, count_job, &done), 0);
-    double deadline = now() + 5.0;
-    while (atomic_load(&done) < 100 && now() < deadline)
+    double deadline = now_s() + 5.0;
+    while (atomic_load(&done) < 100 && now_s() < deadline)
         sleep_ms(1);
     ck_assert_int_eq(atomic_load(&done), 100);
     atomic_store(&g.open, 1);
@@ -369,8 +356,8 @@ START_TEST(queue_grows_across_wraparound)
         ck_assert_int_eq(thread_pool_submit(pool, 0, ordered_job, &jobs[i]), 0);
     }
     ck_assert_int_eq(thread_pool_submit(pool, 0, wait_gate, &g), 0);
-    double deadline = now() + 5.0;
-    while (!atomic_load(&g.started) && now() < deadline)
+    double deadline = now_s() + 5.0;
+    while (!atomic_load(&g.started) && now_s() < deadline)
         sleep_ms(1);
     ck_assert(atomic_load(&g.started));
     for (int i = 10; i < N; i++) {              /* queued behind the gate */
@@ -438,8 +425,8 @@ START_TEST(job_submits_job)
     ck_assert_ptr_nonnull(c.pool);
     c.limit = 1000;
     ck_assert_int_eq(thread_pool_submit(c.pool, 5, chain_job, &c), 0);
-    double deadline = now() + 10.0;
-    while (atomic_load(&c.steps) < c.limit && now() < deadline)
+    double deadline = now_s() + 10.0;
+    while (atomic_load(&c.steps) < c.limit && now_s() < deadline)
         sleep_ms(1);
     ck_assert_int_eq(atomic_load(&c.steps), c.limit);
     thread_pool_free(c.pool);
@@ -462,7 +449,7 @@ START_TEST(threads_are_named)
     /* Log lines from pool threads say "[<name>-N]", N = key % size + 1. */
     int p[2];
     static int ids[3] = {0, 1, 2};
-    ck_assert_int_eq(pipe(p), 0);
+    make_pipe(p, 0);
     int saved = dup(2);
     ck_assert_int_ge(saved, 0);
     ck_assert_int_eq(dup2(p[1], 2), 2);

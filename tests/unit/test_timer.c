@@ -34,15 +34,9 @@
 #include "channel.h"
 #include "event_loop.h"
 #include "timestamp.h"
+#include "unit.h"
 
 #define LATE_MS 2000            /* how late a timer may fire in a slow build */
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
 
 /* ---- a watchdog: quits the loop from another thread ------------------- */
 
@@ -563,7 +557,7 @@ START_TEST(rearming_zero_delay_timer_does_not_starve_io)
     pthread_t th;
     struct event_loop *loop = event_loop_new();
     ck_assert_ptr_nonnull(loop);
-    ck_assert_int_eq(pipe2(fds, O_NONBLOCK), 0);
+    make_pipe(fds, O_NONBLOCK);
     s.loop = loop;
     s.give_up_at = timestamp_now_ms() + 3000;
     timer_init(&s.timer);
@@ -583,8 +577,7 @@ START_TEST(rearming_zero_delay_timer_does_not_starve_io)
     channel_remove(&ch);
     event_loop_cancel(loop, &s.timer);
     event_loop_free(loop);
-    close(fds[0]);
-    close(fds[1]);
+    close_pair(fds);
 }
 END_TEST
 

@@ -15,13 +15,7 @@
 #include <time.h>
 
 #include "timestamp.h"
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+#include "unit.h"
 
 START_TEST(is_monotonic_milliseconds)
 {
