@@ -3,8 +3,8 @@
  * A struct socket owns its fd: socket_close() closes it, once. The struct is
  * small and is embedded by value in whoever owns the socket (the listener,
  * a connection). Every function returns 0 (or an fd) on success and -1 with
- * errno on failure; the caller decides what a failure means. Calls are
- * retried on EINTR here, nowhere else.
+ * errno on failure; the caller decides what a failure means. The calls
+ * made here are retried on EINTR here.
  */
 #ifndef SOCKET_H
 #define SOCKET_H
