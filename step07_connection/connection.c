@@ -327,18 +327,25 @@ static int send_or_append(struct connection *conn, const struct iovec *parts,
             return -1;
         skip = n > 0 ? (size_t)n : 0;
     }
-    /* One allocation for what is left, not a doubling per part. */
-    if (skip < total && buffer_ensure_writable(&conn->output, total - skip) < 0)
+    if (skip == total)
+        return 0;
+    /* Room for what is left, once; then the pieces are copied in place
+     * (this runs for every message: no per-piece checks). */
+    size_t left = total - skip;
+    if (buffer_ensure_writable(&conn->output, left) < 0)
         return -1;
+    char *dst = buffer_begin_write(&conn->output);
     for (int i = 0; i < 1 + nparts; i++) {
         size_t len = iov[i].iov_len;
         if (skip >= len) {
             skip -= len;
             continue;
         }
-        buffer_append(&conn->output, (char *)iov[i].iov_base + skip, len - skip);
+        memcpy(dst, (char *)iov[i].iov_base + skip, len - skip);
+        dst += len - skip;
         skip = 0;
     }
+    buffer_has_written(&conn->output, left);
     return 0;
 }
 
