@@ -293,6 +293,52 @@ int conn_fd(const struct connection *conn)
     return conn->sock.fd;
 }
 
+/* Lays out a framed message as iov: the header (encoded into header),
+ * then the parts. Returns the number of iovecs and sets *total, or -1 with
+ * errno EINVAL when there are more than CONN_MAX_PARTS parts. */
+static int frame_message(struct iovec *iov, unsigned char *header,
+                         const struct iovec *parts, int nparts, size_t *total)
+{
+    if (nparts > CONN_MAX_PARTS) {
+        errno = EINVAL;
+        return -1;
+    }
+    *total = CODEC_HEADER_LEN;
+    for (int i = 0; i < nparts; i++) {
+        iov[1 + i] = parts[i];
+        *total += parts[i].iov_len;
+    }
+    codec_encode_header(header, (uint32_t)(*total - CODEC_HEADER_LEN));
+    iov[0] = (struct iovec){ .iov_base = header, .iov_len = CODEC_HEADER_LEN };
+    return 1 + nparts;
+}
+
+/* Appends the bytes of iov (total in all) from offset skip on: room is
+ * made once, then the pieces are copied in place (this runs for every
+ * message: no per-piece checks). -1 with errno ENOMEM. */
+static int append_iov(struct buffer *out, const struct iovec *iov, int niov,
+                      size_t total, size_t skip)
+{
+    if (skip == total)
+        return 0;
+    size_t left = total - skip;
+    if (buffer_ensure_writable(out, left) < 0)
+        return -1;
+    char *dst = buffer_begin_write(out);
+    for (int i = 0; i < niov; i++) {
+        size_t len = iov[i].iov_len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        memcpy(dst, (char *)iov[i].iov_base + skip, len - skip);
+        dst += len - skip;
+        skip = 0;
+    }
+    buffer_has_written(out, left);
+    return 0;
+}
+
 /* Sends a framed message: the header, then the parts. A large one with
  * nothing queued ahead of it is first written straight from the caller's
  * memory with one writev(): copying a megabyte costs more than the call.
@@ -304,49 +350,22 @@ static int send_or_append(struct connection *conn, const struct iovec *parts,
 {
     struct iovec iov[1 + CONN_MAX_PARTS];
     unsigned char header[CODEC_HEADER_LEN];
-    size_t total = sizeof(header);
-
-    if (nparts > CONN_MAX_PARTS) {
-        errno = EINVAL;
+    size_t total;
+    int niov = frame_message(iov, header, parts, nparts, &total);
+    if (niov < 0)
         return -1;
-    }
-    for (int i = 0; i < nparts; i++) {
-        iov[1 + i] = parts[i];
-        total += parts[i].iov_len;
-    }
-    codec_encode_header(header, (uint32_t)(total - sizeof(header)));
-    iov[0] = (struct iovec){ .iov_base = header, .iov_len = sizeof(header) };
 
     size_t skip = 0;
     if (total >= CONN_DIRECT_WRITE && buffer_readable(&conn->output) == 0) {
         ssize_t n;
         do {
-            n = writev(conn->sock.fd, iov, 1 + nparts);
+            n = writev(conn->sock.fd, iov, niov);
         } while (n < 0 && errno == EINTR);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
             return -1;
         skip = n > 0 ? (size_t)n : 0;
     }
-    if (skip == total)
-        return 0;
-    /* Room for what is left, once; then the pieces are copied in place
-     * (this runs for every message: no per-piece checks). */
-    size_t left = total - skip;
-    if (buffer_ensure_writable(&conn->output, left) < 0)
-        return -1;
-    char *dst = buffer_begin_write(&conn->output);
-    for (int i = 0; i < 1 + nparts; i++) {
-        size_t len = iov[i].iov_len;
-        if (skip >= len) {
-            skip -= len;
-            continue;
-        }
-        memcpy(dst, (char *)iov[i].iov_base + skip, len - skip);
-        dst += len - skip;
-        skip = 0;
-    }
-    buffer_has_written(&conn->output, left);
-    return 0;
+    return append_iov(&conn->output, iov, niov, total, skip);
 }
 
 void conn_send_message(struct connection *conn, const struct iovec *parts,
