@@ -91,21 +91,19 @@ static bool errno_ok(const char *fn, int err)
     return err == ENOMEM;                  /* allocations, epoll_ctl */
 }
 
-START_TEST(new_fails_cleanly_at_every_call)
+/* For n = 1, 2, ...: echo_server_new() (2 I/O threads, 2 workers) with the
+ * n-th call in mask failing, until it makes fewer than n such calls. Each
+ * failure must give NULL, the right errno, and leave no fd, thread or
+ * memory behind. Adds the names of the functions that failed to seen;
+ * returns how many of them were pthread_create. */
+static int sweep_new(struct event_loop *loop, unsigned mask, char *seen,
+                     size_t seen_size)
 {
-    const unsigned mask = FAULT(malloc) | FAULT(calloc) | FAULT(realloc) |
-                          FAULT(epoll_create1) | FAULT(epoll_ctl) |
-                          FAULT(eventfd) | FAULT(timerfd_create) |
-                          FAULT(socket) | FAULT(bind) | FAULT(listen) |
-                          FAULT(pthread_create);
     struct tcp_server_options opts = { .max_payload = 1 << 20, .io_threads = 2,
                                        .idle_seconds = 60 };
     struct inet_address addr = any_port();
-    struct event_loop *loop = event_loop_new();
-    ck_assert_ptr_nonnull(loop);
     int fds = fault_open_fds(), threads = fault_threads();
     int failed_threads = 0;
-    char seen[256] = "";
     long n;
     for (n = 1; n < 200; n++) {
         fault_reset();
@@ -131,20 +129,45 @@ START_TEST(new_fails_cleanly_at_every_call)
         ck_assert_msg(fault_leak_check() == 0, "call %ld (%s) failed: memory "
                       "leaked (see the LeakSanitizer report)", n, fn);
         failed_threads += strcmp(fn, "pthread_create") == 0;
-        if (!strstr(seen, fn) && strlen(seen) + strlen(fn) + 2 < sizeof(seen)) {
+        if (!strstr(seen, fn) && strlen(seen) + strlen(fn) + 2 < seen_size) {
             strcat(seen, " ");
             strcat(seen, fn);
         }
     }
     ck_assert_int_lt(n, 200);
+    return failed_threads;
+}
+
+START_TEST(new_fails_cleanly_at_every_call)
+{
+    static const struct { enum fault_sym sym; const char *name; } want[] = {
+        { F_calloc, "calloc" }, { F_malloc, "malloc" }, { F_socket, "socket" },
+        { F_bind, "bind" }, { F_listen, "listen" },
+        { F_epoll_create1, "epoll_create1" }, { F_eventfd, "eventfd" },
+        { F_timerfd_create, "timerfd_create" }, { F_epoll_ctl, "epoll_ctl" },
+        { F_pthread_create, "pthread_create" },
+    };
+    const unsigned mask = FAULT(malloc) | FAULT(calloc) | FAULT(realloc) |
+                          FAULT(epoll_create1) | FAULT(epoll_ctl) |
+                          FAULT(eventfd) | FAULT(timerfd_create) |
+                          FAULT(socket) | FAULT(bind) | FAULT(listen) |
+                          FAULT(pthread_create);
+    struct event_loop *loop = event_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    int fds = fault_open_fds();
+    char seen[256] = "";
+
     /* 2 I/O threads and 2 workers: each could not start once. */
-    ck_assert_int_eq(failed_threads, 4);
-    const char *want[] = { "calloc", "malloc", "socket", "bind", "listen",
-                           "epoll_create1", "eventfd", "timerfd_create",
-                           "epoll_ctl", "pthread_create" };
+    ck_assert_int_eq(sweep_new(loop, mask, seen, sizeof(seen)), 4);
+    /* The I/O threads make their calls while the main thread makes its
+     * own, so which call is the n-th varies from run to run, and a sweep
+     * over all of them may miss one function. Sweep that one alone. */
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-        ck_assert_msg(strstr(seen, want[i]) != NULL, "no %s failed in "
-                      "echo_server_new() (failed:%s)", want[i], seen);
+        if (!strstr(seen, want[i].name))
+            sweep_new(loop, 1u << want[i].sym, seen, sizeof(seen));
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        ck_assert_msg(strstr(seen, want[i].name) != NULL, "no %s failed in "
+                      "echo_server_new() (failed:%s)", want[i].name, seen);
     event_loop_free(loop);
     ck_assert_int_eq(fault_open_fds(), fds - 3);     /* the loop's 3 */
 }
