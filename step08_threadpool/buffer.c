@@ -29,39 +29,8 @@ void buffer_free(struct buffer *b)
     buffer_init(b);
 }
 
-size_t buffer_readable(const struct buffer *b)
+int buffer_make_room(struct buffer *b, size_t len)
 {
-    return b->wr - b->rd;
-}
-
-size_t buffer_writable(const struct buffer *b)
-{
-    return b->cap - b->wr;
-}
-
-size_t buffer_prependable(const struct buffer *b)
-{
-    return b->rd;
-}
-
-const char *buffer_peek(const struct buffer *b)
-{
-    return b->data ? b->data + b->rd : NULL;   /* NULL + 0 is undefined */
-}
-
-uint32_t buffer_peek_u32(const struct buffer *b)
-{
-    const unsigned char *p = (const unsigned char *)b->data + b->rd;
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-int buffer_ensure_writable(struct buffer *b, size_t len)
-{
-    /* A buffer without storage gets some even for len 0: its prepend
-     * area is part of what it promises. */
-    if (b->data && buffer_writable(b) >= len)
-        return 0;
     size_t readable = buffer_readable(b);
     size_t need = BUFFER_PREPEND + readable + len;
     if (need < readable || need < len) {             /* overflow */
@@ -115,28 +84,6 @@ int buffer_prepend(struct buffer *b, const void *data, size_t len)
     b->rd -= len;
     memcpy(b->data + b->rd, data, len);
     return 0;
-}
-
-char *buffer_begin_write(struct buffer *b)
-{
-    return b->data ? b->data + b->wr : NULL;
-}
-
-void buffer_has_written(struct buffer *b, size_t len)
-{
-    b->wr += len;
-}
-
-void buffer_retrieve(struct buffer *b, size_t len)
-{
-    b->rd += len;
-    if (b->rd == b->wr)               /* empty: start over at the front */
-        b->rd = b->wr = b->cap < BUFFER_PREPEND ? b->cap : BUFFER_PREPEND;
-}
-
-void buffer_retrieve_all(struct buffer *b)
-{
-    buffer_retrieve(b, buffer_readable(b));
 }
 
 void buffer_release(struct buffer *b)

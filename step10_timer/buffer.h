@@ -38,16 +38,38 @@ void buffer_init(struct buffer *b);          /* empty, no storage */
 void buffer_view(struct buffer *b, const char *data, size_t len);
 void buffer_free(struct buffer *b);          /* frees storage; b is empty */
 
-size_t buffer_readable(const struct buffer *b);
-size_t buffer_writable(const struct buffer *b);
-size_t buffer_prependable(const struct buffer *b);
+/* The accessors below are inline: they run for every message, and a call
+ * would cost more than what they do. */
+
+static inline size_t buffer_readable(const struct buffer *b)
+{
+    return b->wr - b->rd;
+}
+
+static inline size_t buffer_writable(const struct buffer *b)
+{
+    return b->cap - b->wr;
+}
+
+static inline size_t buffer_prependable(const struct buffer *b)
+{
+    return b->rd;
+}
 
 /* The first readable byte; valid until the next call that writes. */
-const char *buffer_peek(const struct buffer *b);
+static inline const char *buffer_peek(const struct buffer *b)
+{
+    return b->data ? b->data + b->rd : NULL;   /* NULL + 0 is undefined */
+}
 
 /* The first 4 readable bytes as a big-endian (network order) integer.
  * The caller checks buffer_readable(b) >= 4. */
-uint32_t buffer_peek_u32(const struct buffer *b);
+static inline uint32_t buffer_peek_u32(const struct buffer *b)
+{
+    const unsigned char *p = (const unsigned char *)b->data + b->rd;
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+           (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
 
 /* Copies len bytes in at the end. -1 with errno ENOMEM. */
 int buffer_append(struct buffer *b, const void *data, size_t len);
@@ -56,17 +78,43 @@ int buffer_append(struct buffer *b, const void *data, size_t len);
  * ENOSPC when fewer than len prependable bytes are free. */
 int buffer_prepend(struct buffer *b, const void *data, size_t len);
 
-/* Makes room for len more bytes: compacts, or grows. -1 with errno ENOMEM. */
-int buffer_ensure_writable(struct buffer *b, size_t len);
+/* The slow path of buffer_ensure_writable(): compacts, or grows. */
+int buffer_make_room(struct buffer *b, size_t len);
+
+/* Makes room for len more bytes. -1 with errno ENOMEM. */
+static inline int buffer_ensure_writable(struct buffer *b, size_t len)
+{
+    /* A buffer without storage gets some even for len 0: its prepend
+     * area is part of what it promises. */
+    if (b->data && buffer_writable(b) >= len)
+        return 0;
+    return buffer_make_room(b, len);
+}
 
 /* Direct writing: write up to buffer_writable(b) bytes at
  * buffer_begin_write(b), then say how many with buffer_has_written(). */
-char *buffer_begin_write(struct buffer *b);
-void buffer_has_written(struct buffer *b, size_t len);
+static inline char *buffer_begin_write(struct buffer *b)
+{
+    return b->data ? b->data + b->wr : NULL;
+}
+
+static inline void buffer_has_written(struct buffer *b, size_t len)
+{
+    b->wr += len;
+}
 
 /* Consumes len readable bytes (len <= buffer_readable(b)). */
-void buffer_retrieve(struct buffer *b, size_t len);
-void buffer_retrieve_all(struct buffer *b);
+static inline void buffer_retrieve(struct buffer *b, size_t len)
+{
+    b->rd += len;
+    if (b->rd == b->wr)               /* empty: start over at the front */
+        b->rd = b->wr = b->cap < BUFFER_PREPEND ? b->cap : BUFFER_PREPEND;
+}
+
+static inline void buffer_retrieve_all(struct buffer *b)
+{
+    buffer_retrieve(b, buffer_readable(b));
+}
 
 /* Frees the storage if the buffer is empty. */
 void buffer_release(struct buffer *b);

@@ -26,12 +26,12 @@
  * point and announced length, and the same number of bytes left over.
  *
  * Build and run (tests/Makefile's `fuzz` target does this against the
- * newest step that has codec.c):
+ * newest step that has codec.h, which is header-only):
  *
  *   clang -g -O1 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE \
  *       -fsanitize=fuzzer,address,undefined -Istep07_connection \
  *       -o build/fuzz/fuzz_codec tests/fuzz/fuzz_codec.c \
- *       step07_connection/codec.c step07_connection/buffer.c
+ *       step07_connection/buffer.c
  *   mkdir -p build/fuzz/corpus
  *   build/fuzz/fuzz_codec -max_total_time=60 -print_final_stats=1 \
  *       -artifact_prefix=build/fuzz/ build/fuzz/corpus tests/fuzz/corpus

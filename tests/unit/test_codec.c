@@ -1,7 +1,8 @@
 /* test_codec.c - unit tests of the length-prefix framing (codec.h).
  *
- * Built by tests/Makefile (UNIT_MODULES "codec:codec.c,buffer.c") against
- * every step that has codec.c, with unit_main.c as main(), ASan and UBSan:
+ * codec.h is header-only. Built by tests/Makefile (UNIT_MODULES
+ * "codec:buffer.c") against every step that has buffer.c (and so codec.h),
+ * with unit_main.c as main(), ASan and UBSan:
  *
  *   make -C tests unit            -> build/tests/unit/codec-NN
  *
@@ -10,7 +11,7 @@
  *   cc -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -g \
  *      -fsanitize=address,undefined -Istep07_connection \
  *      tests/unit/test_codec.c tests/unit/unit_main.c \
- *      step07_connection/codec.c step07_connection/buffer.c \
+ *      step07_connection/buffer.c \
  *      $(pkg-config --cflags --libs check) -o /tmp/codec-07 && /tmp/codec-07
  */
 #include <check.h>
