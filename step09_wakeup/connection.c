@@ -15,6 +15,10 @@
 #include "event_loop.h"
 #include "log.h"
 
+/* Off the per-message path: kept out of line, so that the hot functions
+ * that call them need no large stack frame. */
+#define COLD __attribute__((cold, noinline))
+
 struct connection {
     atomic_int refs;               /* see "Lifetime" in connection.h */
     struct event_loop *loop;       /* not owned: the loop that does our I/O */
@@ -344,40 +348,73 @@ static void output_appended(struct connection *conn)
         flush_output(conn);
 }
 
-
-/* Lays out a framed message as iov: the header (encoded into header),
- * then the parts. Returns the number of iovecs and sets *total, or -1 with
- * errno EINVAL when there are more than CONN_MAX_PARTS parts. */
-static int frame_message(struct iovec *iov, unsigned char *header,
-                         const struct iovec *parts, int nparts, size_t *total)
+/* The bytes of the framed message of these parts, header included, or 0
+ * with errno EINVAL when there are more than CONN_MAX_PARTS parts. */
+static size_t framed_size(const struct iovec *parts, int nparts)
 {
     if (nparts > CONN_MAX_PARTS) {
         errno = EINVAL;
-        return -1;
+        return 0;
     }
-    *total = CODEC_HEADER_LEN;
-    for (int i = 0; i < nparts; i++) {
-        iov[1 + i] = parts[i];
-        *total += parts[i].iov_len;
-    }
-    codec_encode_header(header, (uint32_t)(*total - CODEC_HEADER_LEN));
-    iov[0] = (struct iovec){ .iov_base = header, .iov_len = CODEC_HEADER_LEN };
-    return 1 + nparts;
+    size_t total = CODEC_HEADER_LEN;
+    for (int i = 0; i < nparts; i++)
+        total += parts[i].iov_len;
+    return total;
 }
 
-/* Appends the bytes of iov (total in all) from offset skip on: room is
- * made once, then the pieces are copied in place (this runs for every
- * message: no per-piece checks). -1 with errno ENOMEM. */
-static int append_iov(struct buffer *out, const struct iovec *iov, int niov,
-                      size_t total, size_t skip)
+/* Appends the framed message (total bytes, from framed_size): room is made
+ * once, the header is encoded in place and the parts are copied behind it.
+ * This runs for every message, so it does nothing else. -1 with errno
+ * ENOMEM. */
+static int append_framed(struct buffer *out, const struct iovec *parts,
+                         int nparts, size_t total)
 {
-    if (skip == total)
-        return 0;
-    size_t left = total - skip;
-    if (buffer_ensure_writable(out, left) < 0)
+    if (buffer_ensure_writable(out, total) < 0)
         return -1;
     char *dst = buffer_begin_write(out);
-    for (int i = 0; i < niov; i++) {
+    codec_encode_header((unsigned char *)dst,
+                        (uint32_t)(total - CODEC_HEADER_LEN));
+    dst += CODEC_HEADER_LEN;
+    for (int i = 0; i < nparts; i++) {
+        size_t len = parts[i].iov_len;
+        if (len > 0)                           /* an empty part may be NULL */
+            memcpy(dst, parts[i].iov_base, len);
+        dst += len;
+    }
+    buffer_has_written(out, total);
+    return 0;
+}
+
+/* Writes a large framed message (total bytes) straight from the caller's
+ * memory with one writev(), when nothing is queued ahead of it: copying a
+ * megabyte costs more than the call. What the kernel does not take is
+ * appended to the output buffer. -1 with errno: EPIPE, ECONNRESET and the
+ * like from the write, or ENOMEM. */
+static COLD int write_framed(struct connection *conn,
+                             const struct iovec *parts, int nparts,
+                             size_t total)
+{
+    unsigned char header[CODEC_HEADER_LEN];
+    struct iovec iov[1 + CONN_MAX_PARTS];
+    codec_encode_header(header, (uint32_t)(total - CODEC_HEADER_LEN));
+    iov[0] = (struct iovec){ .iov_base = header, .iov_len = CODEC_HEADER_LEN };
+    memcpy(iov + 1, parts, (size_t)nparts * sizeof(*parts));
+
+    ssize_t n;
+    do {
+        n = writev(conn->sock.fd, iov, 1 + nparts);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        return -1;
+    size_t skip = n > 0 ? (size_t)n : 0;
+    if (skip == total)
+        return 0;
+    /* The rest: past the skip bytes already written, copied in once. */
+    size_t left = total - skip;
+    if (buffer_ensure_writable(&conn->output, left) < 0)
+        return -1;
+    char *dst = buffer_begin_write(&conn->output);
+    for (int i = 0; i <= nparts; i++) {
         size_t len = iov[i].iov_len;
         if (skip >= len) {
             skip -= len;
@@ -387,48 +424,22 @@ static int append_iov(struct buffer *out, const struct iovec *iov, int niov,
         dst += len - skip;
         skip = 0;
     }
-    buffer_has_written(out, left);
+    buffer_has_written(&conn->output, left);
     return 0;
 }
 
-/* Sends a framed message: the header, then the parts. A large one with
- * nothing queued ahead of it is first written straight from the caller's
- * memory with one writev(): copying a megabyte costs more than the call.
- * What the kernel does not take, and every small message, is appended to
- * the output buffer. -1 with errno if the connection failed: EPIPE,
- * ECONNRESET and the like from the write, or ENOMEM. */
+/* Sends a framed message: a large one with an empty output buffer is
+ * written at once, every other one is appended to the output buffer.
+ * -1 with errno if the connection failed. */
 static int send_or_append(struct connection *conn, const struct iovec *parts,
                           int nparts)
 {
-    struct iovec iov[1 + CONN_MAX_PARTS];
-    unsigned char header[CODEC_HEADER_LEN];
-    size_t total;
-    int niov = frame_message(iov, header, parts, nparts, &total);
-    if (niov < 0)
+    size_t total = framed_size(parts, nparts);
+    if (total == 0)
         return -1;
-
-    size_t skip = 0;
-    if (total >= CONN_DIRECT_WRITE && buffer_readable(&conn->output) == 0) {
-        ssize_t n;
-        do {
-            n = writev(conn->sock.fd, iov, niov);
-        } while (n < 0 && errno == EINTR);
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-            return -1;
-        skip = n > 0 ? (size_t)n : 0;
-    }
-    return append_iov(&conn->output, iov, niov, total, skip);
-}
-
-/* Appends the framed message (header, then the parts) to out. */
-static int append_message(struct buffer *out, const struct iovec *parts,
-                          int nparts)
-{
-    struct iovec iov[1 + CONN_MAX_PARTS];
-    unsigned char header[CODEC_HEADER_LEN];
-    size_t total;
-    int niov = frame_message(iov, header, parts, nparts, &total);
-    return niov < 0 ? -1 : append_iov(out, iov, niov, total, 0);
+    if (total >= CONN_DIRECT_WRITE && buffer_readable(&conn->output) == 0)
+        return write_framed(conn, parts, nparts, total);
+    return append_framed(&conn->output, parts, nparts, total);
 }
 
 /* A reply built in another thread, on its way to the loop. */
@@ -462,30 +473,20 @@ static void send_task_run(void *arg)
     free(task);
 }
 
-void conn_send_message(struct connection *conn, const struct iovec *parts,
-                       int nparts)
+/* conn_send_message() from another thread: frames a copy and lets the
+ * loop's thread send it. */
+static COLD void send_from_other_thread(struct connection *conn,
+                                        const struct iovec *parts,
+                                        int nparts)
 {
-    if (event_loop_is_in_loop_thread(conn->loop)) {
-        if (conn->closed)
-            return;                            /* nobody to send it to */
-        if (send_or_append(conn, parts, nparts) < 0) {
-            if (errno == ENOMEM || errno == EINVAL)
-                log_error("reply: %s", strerror(errno));
-            conn_close(conn);
-            return;
-        }
-        output_appended(conn);
-        return;
-    }
-
-    /* Another thread: frame a copy and let the loop's thread send it. */
     struct send_task *task = malloc(sizeof(*task));
     if (!task)
         goto fail;
     buffer_init(&task->msg);
     conn_ref(conn);
     task->conn = conn;
-    if (append_message(&task->msg, parts, nparts) == 0 &&
+    size_t total = framed_size(parts, nparts);
+    if (total > 0 && append_framed(&task->msg, parts, nparts, total) == 0 &&
         event_loop_queue_in_loop(conn->loop, send_task_run, task) == 0)
         return;
     conn_unref(conn);
@@ -496,6 +497,24 @@ fail:
      * next task, event or idle check closes it. */
     log_error("reply from another thread: %s", strerror(errno));
     atomic_store(&conn->broken, true);
+}
+
+void conn_send_message(struct connection *conn, const struct iovec *parts,
+                       int nparts)
+{
+    if (!event_loop_is_in_loop_thread(conn->loop)) {
+        send_from_other_thread(conn, parts, nparts);
+        return;
+    }
+    if (conn->closed)
+        return;                                /* nobody to send it to */
+    if (send_or_append(conn, parts, nparts) < 0) {
+        if (errno == ENOMEM || errno == EINVAL)
+            log_error("reply: %s", strerror(errno));
+        conn_close(conn);
+        return;
+    }
+    output_appended(conn);
 }
 
 void conn_begin_async(struct connection *conn, size_t bytes)
