@@ -30,6 +30,7 @@
 #define CONN_HIGH_WATER (4u << 20)  /* output bytes that pause reading */
 #define CONN_DIRECT_WRITE 65536     /* a reply this large skips the output copy */
 #define CONN_MAX_PARTS 8            /* parts of one conn_send_message() */
+#define CONN_STACK_REPLIES 16384    /* stack for the replies to one read */
 
 struct connection;
 struct event_loop;

@@ -11,11 +11,17 @@
  * write, compacted before it grows, and released by buffer_release() when
  * the buffer is empty, so an idle connection pins no memory.
  *
+ * A buffer can also borrow memory it does not own: a read-only view of
+ * bytes that are already somewhere (buffer_view), or memory lent to write
+ * into (buffer_lend), typically a caller's stack. Borrowed memory is never
+ * freed; a lent buffer that needs more room moves to the heap.
+ *
  * A buffer belongs to one thread at a time; it does no locking.
  */
 #ifndef BUFFER_H
 #define BUFFER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -24,19 +30,33 @@
 #define BUFFER_EXTRA_READ 65536     /* stack space buffer_read_fd() adds */
 
 struct buffer {
-    char  *data;     /* owned; NULL until the first write */
+    char  *data;     /* NULL until the first write; owned unless borrowed */
     size_t cap;      /* bytes allocated at data */
     size_t rd;       /* first readable byte */
     size_t wr;       /* one past the last readable byte */
+    bool borrowed;   /* data is someone else's (a view, or lent): not freed */
 };
 
 void buffer_init(struct buffer *b);          /* empty, no storage */
 
 /* Makes b a read-only view of len bytes at data, which b does not own:
  * readable, peek, peek_u32 and retrieve work on it; nothing that writes
- * or frees may be called. For decoding bytes where they already are. */
+ * may be called. For decoding bytes where they already are. */
 void buffer_view(struct buffer *b, const char *data, size_t len);
-void buffer_free(struct buffer *b);          /* frees storage; b is empty */
+
+/* Lends b, which must have no storage, cap bytes at mem to write into:
+ * appends use them while they last, and a buffer that needs more room
+ * moves to the heap, copying what it holds. Before mem goes away the
+ * caller ends the loan, with buffer_end_loan() or buffer_free(). */
+void buffer_lend(struct buffer *b, char *mem, size_t cap);
+
+/* Ends a loan: bytes still readable in lent memory are copied to storage
+ * of b's own. Nothing to do for a buffer that is not borrowing. -1 with
+ * errno ENOMEM, and b is then empty. */
+int buffer_end_loan(struct buffer *b);
+
+/* Frees the storage (unless borrowed); b is empty, with no storage. */
+void buffer_free(struct buffer *b);
 
 /* The accessors below are inline: they run for every message, and a call
  * would cost more than what they do. */

@@ -13,6 +13,7 @@ void buffer_init(struct buffer *b)
     b->cap = 0;
     b->rd = 0;
     b->wr = 0;
+    b->borrowed = false;
 }
 
 void buffer_view(struct buffer *b, const char *data, size_t len)
@@ -21,11 +22,32 @@ void buffer_view(struct buffer *b, const char *data, size_t len)
     b->cap = len;
     b->rd = 0;
     b->wr = len;
+    b->borrowed = true;
+}
+
+void buffer_lend(struct buffer *b, char *mem, size_t cap)
+{
+    b->data = mem;
+    b->cap = cap;
+    b->rd = b->wr = cap < BUFFER_PREPEND ? cap : BUFFER_PREPEND;
+    b->borrowed = true;
+}
+
+int buffer_end_loan(struct buffer *b)
+{
+    if (!b->borrowed)
+        return 0;
+    struct buffer own;
+    buffer_init(&own);
+    int rc = buffer_append(&own, buffer_peek(b), buffer_readable(b));
+    *b = own;                          /* on failure: empty */
+    return rc;
 }
 
 void buffer_free(struct buffer *b)
 {
-    free(b->data);
+    if (!b->borrowed)
+        free(b->data);
     buffer_init(b);
 }
 
@@ -49,9 +71,11 @@ int buffer_make_room(struct buffer *b, size_t len)
             return -1;
         if (readable)
             memcpy(data + BUFFER_PREPEND, b->data + b->rd, readable);
-        free(b->data);
+        if (!b->borrowed)
+            free(b->data);
         b->data = data;
         b->cap = cap;
+        b->borrowed = false;
     } else {
         /* Enough room in all, but some of it is in front of rd: move the
          * readable bytes back instead of growing. */

@@ -13,8 +13,10 @@
  *      $(pkg-config --cflags --libs check) -o /tmp/buffer-07 && /tmp/buffer-07
  *
  * Only the contract of buffer.h is asserted, plus what the reactor relies
- * on: compaction instead of growth, release of idle storage, one readv()
- * with a stack spill area, and write() retrieving what was written.
+ * on: compaction instead of growth, release of idle storage, borrowed
+ * memory that is never freed, one readv() with a stack spill area, and
+ * write() retrieving what was written. malloc is wrapped (fault.h) to
+ * fail the copy out of a loan.
  */
 #include <check.h>
 #include <errno.h>
@@ -28,7 +30,10 @@
 #include <unistd.h>
 
 #include "buffer.h"
+#include "fault.h"
 #include "unit.h"
+
+FAULT_WRAP(void *, malloc, (size_t n), (n), NULL, ENOMEM)
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -1133,6 +1138,159 @@ START_TEST(write_fd_error_keeps_data)
 }
 END_TEST
 
+/* ---- borrowed memory: views and loans ---------------------------------- */
+
+/* True if p lies in the n bytes at mem. */
+static int inside(const void *p, const void *mem, size_t n)
+{
+    uintptr_t a = (uintptr_t)p, m = (uintptr_t)mem;
+    return a >= m && a < m + n;
+}
+
+START_TEST(view_reads_in_place)
+{
+    static const char bytes[] = "\0\0\0\3abcde";
+    struct buffer v;
+    buffer_view(&v, bytes, 9);
+    ck_assert_ptr_eq(buffer_peek(&v), bytes);   /* no copy */
+    ck_assert_uint_eq(buffer_readable(&v), 9);
+    ck_assert_uint_eq(buffer_peek_u32(&v), 3);
+    buffer_retrieve(&v, 4);
+    ck_assert_mem_eq(buffer_peek(&v), "abcde", 5);
+    buffer_retrieve(&v, 5);
+    ck_assert_uint_eq(buffer_readable(&v), 0);
+    buffer_free(&v);                 /* ASan: a free() of bytes would fail */
+    ck_assert_ptr_null(v.data);
+    ck_assert(!v.borrowed);
+}
+END_TEST
+
+START_TEST(lend_writes_in_place)
+{
+    char mem[64];
+    struct buffer b;
+    buffer_init(&b);
+    buffer_lend(&b, mem, sizeof(mem));
+    ck_assert_uint_eq(buffer_readable(&b), 0);
+    ck_assert_uint_eq(buffer_prependable(&b), BUFFER_PREPEND);
+    ck_assert_uint_eq(buffer_writable(&b), sizeof(mem) - BUFFER_PREPEND);
+    append_pattern(&b, 40, 0);
+    ck_assert(inside(buffer_peek(&b), mem, sizeof(mem)));
+    expect_pattern(&b, 0, 40);
+    expect_accounting(&b);
+
+    /* Room in front after a retrieve: compacted within the loan. */
+    buffer_retrieve(&b, 30);
+    append_pattern(&b, 30, 40);
+    ck_assert(inside(buffer_peek(&b), mem, sizeof(mem)));
+    expect_pattern(&b, 30, 40);
+
+    /* Ending the loan copies what is left to the heap... */
+    ck_assert_int_eq(buffer_end_loan(&b), 0);
+    ck_assert(!b.borrowed);
+    ck_assert(!inside(buffer_peek(&b), mem, sizeof(mem)));
+    memset(mem, 0xEE, sizeof(mem));
+    expect_pattern(&b, 30, 40);         /* ...so mem may go away */
+    ck_assert_uint_eq(buffer_prependable(&b), BUFFER_PREPEND);
+
+    /* Not borrowing any more: nothing to do. */
+    const char *before = buffer_peek(&b);
+    ck_assert_int_eq(buffer_end_loan(&b), 0);
+    ck_assert_ptr_eq(buffer_peek(&b), before);
+    buffer_free(&b);                    /* LSan: the heap copy is freed */
+}
+END_TEST
+
+START_TEST(lend_grows_to_heap)
+{
+    char mem[32];
+    struct buffer b;
+    buffer_init(&b);
+    buffer_lend(&b, mem, sizeof(mem));
+    append_pattern(&b, 20, 0);
+    ck_assert(inside(buffer_peek(&b), mem, sizeof(mem)));
+    append_pattern(&b, 100, 20);        /* more than the loan holds */
+    ck_assert(!b.borrowed);
+    ck_assert(!inside(buffer_peek(&b), mem, sizeof(mem)));
+    memset(mem, 0xEE, sizeof(mem));
+    expect_pattern(&b, 0, 120);
+    expect_accounting(&b);
+    ck_assert_int_eq(buffer_end_loan(&b), 0);   /* on the heap already */
+    expect_pattern(&b, 0, 120);
+    buffer_free(&b);                    /* ASan: no free() of mem */
+}
+END_TEST
+
+START_TEST(lend_empty_end_keeps_nothing)
+{
+    char mem[64];
+    struct buffer b;
+    buffer_init(&b);
+    buffer_lend(&b, mem, sizeof(mem));
+    append_pattern(&b, 10, 0);
+    buffer_retrieve_all(&b);
+    ck_assert_int_eq(buffer_end_loan(&b), 0);
+    ck_assert_ptr_null(b.data);         /* nothing left: no storage */
+    ck_assert_uint_eq(b.cap, 0);
+    ck_assert(!b.borrowed);
+
+    buffer_lend(&b, mem, sizeof(mem));  /* release and free drop a loan */
+    buffer_release(&b);
+    ck_assert_ptr_null(b.data);
+    buffer_lend(&b, mem, sizeof(mem));
+    append_pattern(&b, 10, 0);
+    buffer_free(&b);
+    ck_assert_ptr_null(b.data);
+    ck_assert(!b.borrowed);
+}
+END_TEST
+
+START_TEST(lend_end_loan_enomem)
+{
+    char mem[64];
+    struct buffer b;
+    buffer_init(&b);
+    buffer_lend(&b, mem, sizeof(mem));
+    append_pattern(&b, 40, 0);
+    fault_reset();
+    fault_add(FAULT(malloc), 1, 1, 0);
+    int rc = buffer_end_loan(&b);
+    int err = errno;
+    fault_clear();
+    ck_assert_int_eq(fault_injected(), 1);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_int_eq(err, ENOMEM);
+    ck_assert_ptr_null(b.data);         /* empty, and borrowing nothing */
+    ck_assert_uint_eq(buffer_readable(&b), 0);
+    ck_assert(!b.borrowed);
+    buffer_free(&b);
+}
+END_TEST
+
+START_TEST(lend_grow_enomem_keeps_loan)
+{
+    char mem[32];
+    struct buffer b;
+    buffer_init(&b);
+    buffer_lend(&b, mem, sizeof(mem));
+    append_pattern(&b, 20, 0);
+    unsigned char more[100];
+    fill_pattern(more, sizeof(more), 20);
+    fault_reset();
+    fault_add(FAULT(malloc), 1, 1, 0);
+    int rc = buffer_append(&b, more, sizeof(more));
+    int err = errno;
+    fault_clear();
+    ck_assert_int_eq(rc, -1);
+    ck_assert_int_eq(err, ENOMEM);
+    ck_assert(b.borrowed);              /* unchanged: still the loan */
+    expect_pattern(&b, 0, 20);
+    ck_assert_int_eq(buffer_end_loan(&b), 0);
+    expect_pattern(&b, 0, 20);
+    buffer_free(&b);
+}
+END_TEST
+
 /* ---- the suite ---------------------------------------------------------- */
 
 Suite *unit_suite(void)
@@ -1183,6 +1341,15 @@ Suite *unit_suite(void)
     tcase_add_test(tc, release_keeps_unread_data);
     tcase_add_test(tc, release_frees_when_empty);
     tcase_add_test(tc, free_with_data);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("borrowed");
+    tcase_add_test(tc, view_reads_in_place);
+    tcase_add_test(tc, lend_writes_in_place);
+    tcase_add_test(tc, lend_grows_to_heap);
+    tcase_add_test(tc, lend_empty_end_keeps_nothing);
+    tcase_add_test(tc, lend_end_loan_enomem);
+    tcase_add_test(tc, lend_grow_enomem_keeps_loan);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("peek_u32");

@@ -7,7 +7,7 @@
  *
  *   - construction: echo_server_new() refuses cleanly whichever call fails
  *     (NULL, errno, no fd, thread or memory left behind);
- *   - sessions: one client session (two pipelined messages, then
+ *   - sessions: one client session (three pipelined messages, then
  *     SHUT_WR) with the n-th allocation (or epoll_ctl) failing, for every n
  *     until the session needs fewer: the server never answers wrongly,
  *     never stalls without logging an error, keeps serving new clients,
@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "connection.h"
 #include "echo_server.h"
 #include "event_loop.h"
 #include "fault.h"
@@ -245,13 +246,48 @@ static bool read_exactly(int fd, char *buf, size_t want, size_t *got,
     return true;
 }
 
-/* Two pipelined messages, both replies, SHUT_WR, EOF. */
+/* The payload of the session's third message: its reply is more than the
+ * replies to one read get on the stack (CONN_STACK_REPLIES), and less
+ * than a reply written straight from the caller (CONN_DIRECT_WRITE), so
+ * the output buffer must allocate. */
+#define BIG_PAYLOAD (CONN_STACK_REPLIES + 4000)
+
+static char request[2 * 4 + 5 + 6 + 4 + BIG_PAYLOAD];
+static char reply[3 * 4 + 3 * 6 + 5 + 6 + BIG_PAYLOAD];
+
+/* Appends a framed message (a 4-byte big-endian length, then the bytes). */
+static char *put_message(char *p, const char *a, size_t alen, const char *b,
+                         size_t blen)
+{
+    uint32_t len = htonl((uint32_t)(alen + blen));
+    memcpy(p, &len, 4);
+    memcpy(p + 4, a, alen);
+    memcpy(p + 4 + alen, b, blen);
+    return p + 4 + alen + blen;
+}
+
+/* Fills request and reply: "hello", "world!" and BIG_PAYLOAD bytes. */
+static void build_session(void)
+{
+    static char big[BIG_PAYLOAD];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)('a' + i % 26);
+    char *q = request, *r = reply;
+    q = put_message(q, "hello", 5, "", 0);
+    q = put_message(q, "world!", 6, "", 0);
+    q = put_message(q, big, sizeof(big), "", 0);
+    r = put_message(r, "reply:", 6, "hello", 5);
+    r = put_message(r, "reply:", 6, "world!", 6);
+    r = put_message(r, "reply:", 6, big, sizeof(big));
+    ck_assert_uint_eq((size_t)(q - request), sizeof(request));
+    ck_assert_uint_eq((size_t)(r - reply), sizeof(reply));
+}
+
+/* Three pipelined messages in one write, every reply, SHUT_WR, EOF. No
+ * allocation: this runs while a fault may be armed. */
 static enum outcome session(uint16_t port, char *detail, size_t detail_size)
 {
-    static const char request[] = "\0\0\0\5hello" "\0\0\0\6world!";
-    static const char reply[] = "\0\0\0\13reply:hello" "\0\0\0\14reply:world!";
-    const size_t req_len = sizeof(request) - 1, rep_len = sizeof(reply) - 1;
-    char got[sizeof(reply) + 16];
+    static char got[sizeof(reply) + 16];
     size_t n = 0;
     enum outcome out = OK;
 
@@ -264,24 +300,25 @@ static enum outcome session(uint16_t port, char *detail, size_t detail_size)
             close(fd);
         return WRONG;                          /* the backlog takes it */
     }
-    if (send(fd, request, req_len, MSG_NOSIGNAL) != (ssize_t)req_len) {
+    if (send(fd, request, sizeof(request), MSG_NOSIGNAL) != (ssize_t)sizeof(request)) {
         snprintf(detail, detail_size, "send: %s", strerror(errno));
         close(fd);
         return CLOSED;                         /* reset already */
     }
-    if (read_exactly(fd, got, rep_len, &n, &out)) {
+    if (read_exactly(fd, got, sizeof(reply), &n, &out)) {
         shutdown(fd, SHUT_WR);
         size_t extra = 0;
-        if (read_exactly(fd, got + rep_len, 1, &extra, &out))
+        if (read_exactly(fd, got + sizeof(reply), 1, &extra, &out))
             out = WRONG;                       /* a byte more than owed */
         else if (out == CLOSED)
             out = OK;                          /* EOF after every reply */
         n += extra;
     }
-    if (memcmp(got, reply, n < rep_len ? n : rep_len) != 0)
+    if (memcmp(got, reply, n < sizeof(reply) ? n : sizeof(reply)) != 0)
         out = WRONG;
-    /* "N of M reply bytes: <what came, printable or \ooo>" */
-    int len = snprintf(detail, detail_size, "%zu of %zu reply bytes: ", n, rep_len);
+    /* "N of M reply bytes: <the first that came, printable or \ooo>" */
+    int len = snprintf(detail, detail_size, "%zu of %zu reply bytes: ", n,
+                       sizeof(reply));
     for (size_t i = 0; i < n && len > 0 && (size_t)len + 5 < detail_size; i++)
         len += snprintf(detail + len, detail_size - (size_t)len,
                         got[i] >= 32 && got[i] < 127 ? "%c" : "\\%03o",
@@ -351,6 +388,7 @@ static void sweep(const struct sweep *sw)
     long n;
 
     memset(&problems, 0, sizeof(problems));
+    build_session();
     capture_start();
     int fds = fault_open_fds(), threads = fault_threads();
     for (n = 1; n < 500; n++) {
