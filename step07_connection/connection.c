@@ -338,8 +338,8 @@ static size_t framed_size(const struct iovec *parts, int nparts)
  * once, the header is encoded in place and the parts are copied behind it.
  * This runs for every message, so it does nothing else. -1 with errno
  * ENOMEM. */
-static int append_framed(struct buffer *out, const struct iovec *parts,
-                         int nparts, size_t total)
+static inline int append_framed(struct buffer *out, const struct iovec *parts,
+                                int nparts, size_t total)
 {
     if (buffer_ensure_writable(out, total) < 0)
         return -1;
