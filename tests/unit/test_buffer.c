@@ -1147,6 +1147,15 @@ static int inside(const void *p, const void *mem, size_t n)
     return a >= m && a < m + n;
 }
 
+/* A fresh b, lent the cap bytes at mem, holding pattern(0 .. fill). */
+static void lend_filled(struct buffer *b, char *mem, size_t cap, size_t fill)
+{
+    buffer_init(b);
+    buffer_lend(b, mem, cap);
+    append_pattern(b, fill, 0);
+    ck_assert(inside(buffer_peek(b), mem, cap));
+}
+
 START_TEST(view_reads_in_place)
 {
     static const char bytes[] = "\0\0\0\3abcde";
@@ -1205,10 +1214,7 @@ START_TEST(lend_grows_to_heap)
 {
     char mem[32];
     struct buffer b;
-    buffer_init(&b);
-    buffer_lend(&b, mem, sizeof(mem));
-    append_pattern(&b, 20, 0);
-    ck_assert(inside(buffer_peek(&b), mem, sizeof(mem)));
+    lend_filled(&b, mem, sizeof(mem), 20);
     append_pattern(&b, 100, 20);        /* more than the loan holds */
     ck_assert(!b.borrowed);
     ck_assert(!inside(buffer_peek(&b), mem, sizeof(mem)));
@@ -1225,9 +1231,7 @@ START_TEST(lend_empty_end_keeps_nothing)
 {
     char mem[64];
     struct buffer b;
-    buffer_init(&b);
-    buffer_lend(&b, mem, sizeof(mem));
-    append_pattern(&b, 10, 0);
+    lend_filled(&b, mem, sizeof(mem), 10);
     buffer_retrieve_all(&b);
     ck_assert_int_eq(buffer_end_loan(&b), 0);
     ck_assert_ptr_null(b.data);         /* nothing left: no storage */
@@ -1249,9 +1253,7 @@ START_TEST(lend_end_loan_enomem)
 {
     char mem[64];
     struct buffer b;
-    buffer_init(&b);
-    buffer_lend(&b, mem, sizeof(mem));
-    append_pattern(&b, 40, 0);
+    lend_filled(&b, mem, sizeof(mem), 40);
     fault_reset();
     fault_add(FAULT(malloc), 1, 1, 0);
     int rc = buffer_end_loan(&b);
@@ -1271,9 +1273,7 @@ START_TEST(lend_grow_enomem_keeps_loan)
 {
     char mem[32];
     struct buffer b;
-    buffer_init(&b);
-    buffer_lend(&b, mem, sizeof(mem));
-    append_pattern(&b, 20, 0);
+    lend_filled(&b, mem, sizeof(mem), 20);
     unsigned char more[100];
     fill_pattern(more, sizeof(more), 20);
     fault_reset();
