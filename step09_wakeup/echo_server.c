@@ -43,17 +43,13 @@ static void handle_job(void *arg)
     free(job);
 }
 
-/* HandleMessage in the course: one request in, one reply out, here in the
- * I/O thread or in a worker. */
-static void handle_message(void *ctx, struct connection *conn,
-                           const char *payload, size_t len)
+/* Hands a copy of the message to a worker. Kept out of line, so that
+ * handle_message without workers needs no stack frame for it. */
+static __attribute__((noinline)) void submit_job(struct echo_server *es,
+                                                 struct connection *conn,
+                                                 const char *payload,
+                                                 size_t len)
 {
-    struct echo_server *es = ctx;
-
-    if (!es->workers) {
-        send_reply(conn, payload, len);
-        return;
-    }
     struct echo_job *job = malloc(sizeof(*job) + len);
     if (!job) {
         log_error("worker job: %s", strerror(errno));
@@ -74,6 +70,19 @@ static void handle_message(void *ctx, struct connection *conn,
         free(job);
         conn_close(conn);
     }
+}
+
+/* HandleMessage in the course: one request in, one reply out, here in the
+ * I/O thread or in a worker. */
+static void handle_message(void *ctx, struct connection *conn,
+                           const char *payload, size_t len)
+{
+    struct echo_server *es = ctx;
+
+    if (es->workers)
+        submit_job(es, conn, payload, len);
+    else
+        send_reply(conn, payload, len);
 }
 
 struct echo_server *echo_server_new(struct event_loop *loop,
