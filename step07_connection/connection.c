@@ -14,10 +14,6 @@
 #include "codec.h"
 #include "log.h"
 
-/* Off the per-message path: kept out of line, so that the hot functions
- * that call them need no large stack frame. */
-#define COLD __attribute__((cold, noinline))
-
 struct connection {
     atomic_int refs;               /* see "Lifetime" in connection.h */
     struct socket sock;            /* owned: closed by the last conn_unref() */
@@ -361,10 +357,12 @@ static inline int append_framed(struct buffer *out, const struct iovec *parts,
  * memory with one writev(), when nothing is queued ahead of it: copying a
  * megabyte costs more than the call. What the kernel does not take is
  * appended to the output buffer. -1 with errno: EPIPE, ECONNRESET and the
- * like from the write, or ENOMEM. */
-static COLD int write_framed(struct connection *conn,
-                             const struct iovec *parts, int nparts,
-                             size_t total)
+ * like from the write, or ENOMEM. Rare next to the messages that are
+ * appended, and with a large frame of its own: cold and out of line, so
+ * that send_or_append needs no frame for it. */
+static __attribute__((cold, noinline))
+int write_framed(struct connection *conn, const struct iovec *parts,
+                 int nparts, size_t total)
 {
     unsigned char header[CODEC_HEADER_LEN];
     struct iovec iov[1 + CONN_MAX_PARTS];

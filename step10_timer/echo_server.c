@@ -45,10 +45,9 @@ static void handle_job(void *arg)
 
 /* Hands a copy of the message to a worker. Kept out of line, so that
  * handle_message without workers needs no stack frame for it. */
-static __attribute__((noinline)) void submit_job(struct echo_server *es,
-                                                 struct connection *conn,
-                                                 const char *payload,
-                                                 size_t len)
+static __attribute__((noinline))
+void submit_job(struct echo_server *es, struct connection *conn,
+                const char *payload, size_t len)
 {
     struct echo_job *job = malloc(sizeof(*job) + len);
     if (!job) {
