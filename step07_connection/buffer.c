@@ -46,7 +46,7 @@ int buffer_end_loan(struct buffer *b)
 
 void buffer_free(struct buffer *b)
 {
-    if (!b->borrowed)
+    if (b->data && !b->borrowed)      /* no free(NULL) call on every read */
         free(b->data);
     buffer_init(b);
 }
