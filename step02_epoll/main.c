@@ -249,9 +249,10 @@ int main(int argc, char **argv)
         return 1;
     }
     if (bind(listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        int saved = errno;
         fprintf(stderr, "server: bind %s:%s: %s\n", positional[0],
-                positional[1], strerror(errno));
-        return errno == EADDRINUSE ? 1 : 2;
+                positional[1], strerror(saved));
+        return saved == EADDRINUSE ? 1 : 2;
     }
     if (listen(listen_fd, SOMAXCONN) < 0) {
         perror("server: listen");

@@ -239,10 +239,11 @@ int main(int argc, char **argv)
         log_error("socket: %s", strerror(errno));
         return 1;
     }
-    /* The options the course sets on its listening socket. Accepted
-     * sockets inherit TCP_NODELAY and SO_KEEPALIVE on Linux. */
+    /* The options the course sets on its listening socket, but for
+     * SO_REUSEPORT: with it a second server would share a port that is in
+     * use instead of failing (see the notes). Accepted sockets inherit
+     * TCP_NODELAY and SO_KEEPALIVE on Linux. */
     if (socket_set_reuse_addr(&listener.sock, true) < 0 ||
-        socket_set_reuse_port(&listener.sock, true) < 0 ||
         socket_set_tcp_nodelay(&listener.sock, true) < 0 ||
         socket_set_keep_alive(&listener.sock, true) < 0) {
         log_error("setsockopt: %s", strerror(errno));

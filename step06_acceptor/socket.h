@@ -27,7 +27,7 @@ void socket_init(struct socket *s, int fd);
 void socket_close(struct socket *s);
 
 int socket_set_reuse_addr(struct socket *s, bool on);  /* SO_REUSEADDR */
-int socket_set_reuse_port(struct socket *s, bool on);  /* SO_REUSEPORT */
+int socket_set_reuse_port(struct socket *s, bool on);  /* SO_REUSEPORT (unused: see notes/step03) */
 int socket_set_tcp_nodelay(struct socket *s, bool on); /* TCP_NODELAY */
 int socket_set_keep_alive(struct socket *s, bool on);  /* SO_KEEPALIVE */
 

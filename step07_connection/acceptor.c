@@ -47,10 +47,11 @@ struct acceptor *acceptor_new(struct event_loop *loop,
         free(a);
         return NULL;
     }
-    /* The options the course sets on its listening socket. Accepted
-     * sockets inherit TCP_NODELAY and SO_KEEPALIVE on Linux. */
+    /* The options the course sets on its listening socket, but for
+     * SO_REUSEPORT: with it a second server would share a port that is in
+     * use instead of failing (see the notes). Accepted sockets inherit
+     * TCP_NODELAY and SO_KEEPALIVE on Linux. */
     if (socket_set_reuse_addr(&a->sock, true) < 0 ||
-        socket_set_reuse_port(&a->sock, true) < 0 ||
         socket_set_tcp_nodelay(&a->sock, true) < 0 ||
         socket_set_keep_alive(&a->sock, true) < 0 ||
         socket_bind(&a->sock, addr) < 0 ||

@@ -1,6 +1,6 @@
 /* sc_basic.c - the command line and the simplest conversations: start-up
- * line, bad arguments, -h, one echo, clients one after another, 50 at once,
- * and a half-closed connection.
+ * line, bad arguments, a port in use, -h, one echo, clients one after
+ * another, 50 at once, and a half-closed connection.
  */
 #include "client.h"
 #include "net.h"
@@ -80,6 +80,37 @@ int sc_bad_args(struct run *r)
         free(err);
         err = NULL;
     }
+out:
+    free(err);
+    return run_result(r);
+}
+
+/* A second server on a port the first one listens on: "address already
+ * in use" is a runtime failure (exit 1, one line), and the first one keeps
+ * the port and its clients. */
+int sc_port_in_use(struct run *r)
+{
+    struct server *first, *second;
+    char port[8], st[96], *err = NULL;
+
+    TRY_PTR(first = run_start(r, NULL));
+    snprintf(port, sizeof(port), "%u", first->port);
+    struct spawn sp = { .port = port };
+    TRY_PTR(second = run_to_exit(r, &sp, "second server on the same port", &err));
+    second->ended = true;
+    EXPECT(r, WIFEXITED(second->status) && WEXITSTATUS(second->status) == 1,
+           "second server on port %s: %s, want exit status 1 (%s)", port,
+           status_str(second->status, st, sizeof(st)),
+           second->nextra > 0 ? "it printed a start-up line" : "no start-up line");
+    EXPECT(r, second->nextra == 0, "second server: %zu bytes on stdout, want none",
+           second->nextra);
+    EXPECT(r, err && count_lines(err) == 1, "second server: %d lines on stderr, want "
+           "exactly 1: '%.200s'", err ? count_lines(err) : 0, err ? err : "");
+    for (int i = 0; i < 5; i++)
+        TRY(rt_fresh_trip(r, first->port, r->proto, "the first server, after"));
+    char line[160];
+    first_line(err, line, sizeof(line));
+    run_note(r, "'%s'", line);
 out:
     free(err);
     return run_result(r);

@@ -6,6 +6,7 @@
 const struct scenario scenarios[] = {
     { "startup",              sc_startup,              0,          0 },
     { "bad_args",             sc_bad_args,             0,          0 },
+    { "port_in_use",          sc_port_in_use,          0,          0 },
     { "help",                 sc_help,                 0,          0 },
     { "echo",                 sc_echo,                 0,          0 },
     { "sequential_clients",   sc_sequential_clients,   0,          0 },

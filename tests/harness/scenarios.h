@@ -7,6 +7,7 @@
 /* sc_basic.c */
 int sc_startup(struct run *r);
 int sc_bad_args(struct run *r);
+int sc_port_in_use(struct run *r);
 int sc_help(struct run *r);
 int sc_echo(struct run *r);
 int sc_sequential_clients(struct run *r);
