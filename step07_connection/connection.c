@@ -24,6 +24,8 @@ struct connection {
     size_t max_payload;            /* a larger header is a protocol error */
     bool closed;                   /* conn_close() ran */
     bool peer_closed;              /* read saw EOF: close once output is out */
+    bool discarding;               /* protocol error: input is read and dropped */
+    bool write_shut;               /* FIN sent after the last reply owed */
     bool in_read;                  /* handle_read() runs: replies wait for it */
     bool reading_paused;           /* output above CONN_HIGH_WATER */
     conn_message_callback message_callback;
@@ -72,9 +74,10 @@ void conn_close(struct connection *conn)
     conn->close_callback(conn->close_ctx, conn);
 }
 
-/* Writes what the kernel takes now. If some is left, waits for EPOLLOUT;
- * once all is out, stops waiting, resumes reading if back-pressure paused
- * it, and closes if the peer is gone. */
+/* Writes what the kernel takes now. If some is left, waits for EPOLLOUT.
+ * Once all is out: closes if the peer is gone; after a protocol error sends
+ * FIN (and reads on, dropping, until the peer closes); resumes reading if
+ * back-pressure paused it. */
 static void flush_output(struct connection *conn)
 {
     if (buffer_readable(&conn->output) > 0 &&
@@ -97,12 +100,35 @@ static void flush_output(struct connection *conn)
     }
     if (conn->peer_closed) {
         conn_close(conn);                      /* every reply is out */
-    } else if (conn->reading_paused) {
+        return;
+    }
+    if (conn->discarding && !conn->write_shut) {
+        conn->write_shut = true;
+        if (socket_shutdown_write(&conn->sock) < 0) {
+            conn_close(conn);                  /* ENOTCONN: reset meanwhile */
+            return;
+        }
+    }
+    if (conn->reading_paused) {
         conn->reading_paused = false;
         /* ET: re-enabling makes epoll report data already waiting. */
         if (channel_enable_reading(&conn->channel) < 0)
             conn_close(conn);
     }
+}
+
+/* A header over max_payload: a protocol error. No more requests are taken,
+ * but the replies owed for those before it still go out; then FIN, and
+ * what the peer still sends is read and dropped until it closes, so that
+ * unread bytes cannot turn the close into a reset that destroys replies
+ * still on their way (a lingering close). */
+static void reject_input(struct connection *conn, size_t len)
+{
+    char name[INET_ADDRESS_STRLEN];
+    log_warn("%s: message of %zu bytes is over the limit of %zu bytes; closing",
+             inet_address_to_string(&conn->peer, name, sizeof(name)), len,
+             conn->max_payload);
+    conn->discarding = true;
 }
 
 /* Hands every whole message at the front of in to the callback. */
@@ -113,20 +139,15 @@ static void decode_messages(struct connection *conn, struct buffer *in)
         switch (codec_decode(in, conn->max_payload, &len)) {
         case CODEC_INCOMPLETE:
             return;
-        case CODEC_TOO_LARGE: {
-            char name[INET_ADDRESS_STRLEN];
-            log_warn("%s: message of %zu bytes is over the limit of %zu bytes; closing",
-                     inet_address_to_string(&conn->peer, name, sizeof(name)),
-                     len, conn->max_payload);
-            conn_close(conn);
+        case CODEC_TOO_LARGE:
+            reject_input(conn, len);
             return;
-        }
         case CODEC_MESSAGE:
             conn->message_callback(conn->message_ctx, conn,
                                    buffer_peek(in) + CODEC_HEADER_LEN, len);
-            buffer_retrieve(in, CODEC_HEADER_LEN + len);
             if (conn->closed)
                 return;
+            buffer_retrieve(in, CODEC_HEADER_LEN + len);
         }
     }
 }
@@ -199,7 +220,9 @@ static void handle_messages(struct connection *conn, struct buffer *in,
     }
     conn->in_read = true;
     decode_messages(conn, in);
-    if (!conn->closed && keep_tail(conn, in) < 0)
+    if (conn->discarding)
+        buffer_free(&conn->input);             /* the rest is dropped */
+    else if (!conn->closed && keep_tail(conn, in) < 0)
         conn_close(conn);                      /* ENOMEM */
     conn->in_read = false;
     if (!conn->closed)
@@ -236,7 +259,8 @@ static void handle_read(void *ctx)
             handle_peer_closed(conn);
             return;
         }
-        handle_messages(conn, in, replies);
+        if (!conn->discarding)
+            handle_messages(conn, in, replies);
         if (conn->closed)
             return;
         if (buffer_readable(&conn->output) > CONN_HIGH_WATER) {

@@ -7,8 +7,9 @@
  * batch of messages is done (or at once, outside a batch), and what the
  * kernel does not take waits for EPOLLOUT. While more than CONN_HIGH_WATER
  * bytes wait (in the output buffer or in workers), the connection stops
- * reading (back-pressure). When the peer closes its write side, every reply
- * owed is sent before the close, including replies still in workers.
+ * reading (back-pressure). When the peer closes its write side, or sends a
+ * header over the limit, every reply owed is sent before the close,
+ * including replies still in workers.
  *
  * Lifetime: a connection is reference counted. conn_new() returns it with
  * one reference, which its owner (the server's table) keeps until the close
@@ -48,8 +49,9 @@ typedef void (*conn_message_callback)(void *ctx, struct connection *conn,
  * the callee drops the owner's reference. */
 typedef void (*conn_close_callback)(void *ctx, struct connection *conn);
 
-/* Takes *sock over. max_payload: a larger header closes the connection.
- * NULL with errno on failure (sock is then still the caller's). */
+/* Takes *sock over. max_payload: a larger header is a protocol error; the
+ * replies owed for the requests before it go out, then the connection
+ * closes. NULL with errno on failure (sock is then still the caller's). */
 struct connection *conn_new(struct event_loop *loop, struct socket *sock,
                             const struct inet_address *peer,
                             size_t max_payload);

@@ -28,6 +28,8 @@ struct connection {
     size_t async_bytes;            /* their payload bytes */
     bool closed;                   /* conn_close() ran */
     bool peer_closed;              /* read saw EOF: close once output is out */
+    bool discarding;               /* protocol error: input is read and dropped */
+    bool write_shut;               /* FIN sent after the last reply owed */
     bool in_read;                  /* handle_read() runs: replies wait for it */
     bool reading_paused;           /* backlog above CONN_HIGH_WATER */
     atomic_bool broken;            /* another thread lost a reply: close */
@@ -91,9 +93,11 @@ static bool close_if_broken(struct connection *conn)
     return true;
 }
 
-/* Writes what the kernel takes now. If some is left, waits for EPOLLOUT;
- * once all is out, closes if the peer is gone and owed nothing more, else
- * stops waiting and resumes reading if back-pressure paused it. */
+/* Writes what the kernel takes now. If some is left, waits for EPOLLOUT.
+ * Once all is out: closes if the peer is gone and owed nothing more; after
+ * a protocol error, once owed nothing more, sends FIN (and reads on,
+ * dropping, until the peer closes); resumes reading if back-pressure
+ * paused it. */
 static void flush_output(struct connection *conn)
 {
     if (buffer_readable(&conn->output) > 0 &&
@@ -118,12 +122,33 @@ static void flush_output(struct connection *conn)
         conn_close(conn);
         return;
     }
+    if (conn->discarding && !conn->write_shut && conn->async_jobs == 0) {
+        conn->write_shut = true;
+        if (socket_shutdown_write(&conn->sock) < 0) {
+            conn_close(conn);                  /* ENOTCONN: reset meanwhile */
+            return;
+        }
+    }
     if (conn->reading_paused && conn->async_bytes == 0) {
         conn->reading_paused = false;
         /* ET: re-enabling makes epoll report data already waiting. */
         if (channel_enable_reading(&conn->channel) < 0)
             conn_close(conn);
     }
+}
+
+/* A header over max_payload: a protocol error. No more requests are taken,
+ * but the replies owed for those before it still go out; then FIN, and
+ * what the peer still sends is read and dropped until it closes, so that
+ * unread bytes cannot turn the close into a reset that destroys replies
+ * still on their way (a lingering close). */
+static void reject_input(struct connection *conn, size_t len)
+{
+    char name[INET_ADDRESS_STRLEN];
+    log_warn("%s: message of %zu bytes is over the limit of %zu bytes; closing",
+             inet_address_to_string(&conn->peer, name, sizeof(name)), len,
+             conn->max_payload);
+    conn->discarding = true;
 }
 
 /* Hands every whole message at the front of in to the callback. */
@@ -134,20 +159,15 @@ static void decode_messages(struct connection *conn, struct buffer *in)
         switch (codec_decode(in, conn->max_payload, &len)) {
         case CODEC_INCOMPLETE:
             return;
-        case CODEC_TOO_LARGE: {
-            char name[INET_ADDRESS_STRLEN];
-            log_warn("%s: message of %zu bytes is over the limit of %zu bytes; closing",
-                     inet_address_to_string(&conn->peer, name, sizeof(name)),
-                     len, conn->max_payload);
-            conn_close(conn);
+        case CODEC_TOO_LARGE:
+            reject_input(conn, len);
             return;
-        }
         case CODEC_MESSAGE:
             conn->message_callback(conn->message_ctx, conn,
                                    buffer_peek(in) + CODEC_HEADER_LEN, len);
-            buffer_retrieve(in, CODEC_HEADER_LEN + len);
             if (conn->closed)
                 return;
+            buffer_retrieve(in, CODEC_HEADER_LEN + len);
         }
     }
 }
@@ -221,7 +241,9 @@ static void handle_messages(struct connection *conn, struct buffer *in,
     }
     conn->in_read = true;
     decode_messages(conn, in);
-    if (!conn->closed && keep_tail(conn, in) < 0)
+    if (conn->discarding)
+        buffer_free(&conn->input);             /* the rest is dropped */
+    else if (!conn->closed && keep_tail(conn, in) < 0)
         conn_close(conn);                      /* ENOMEM */
     conn->in_read = false;
     if (!conn->closed)
@@ -260,7 +282,8 @@ static void handle_read(void *ctx)
             return;
         }
         conn->last_active_ms = event_loop_now(conn->loop);
-        handle_messages(conn, in, replies);
+        if (!conn->discarding)
+            handle_messages(conn, in, replies);
         if (conn->closed)
             return;
         if (buffer_readable(&conn->output) + conn->async_bytes > CONN_HIGH_WATER) {

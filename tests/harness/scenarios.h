@@ -34,6 +34,9 @@ int sc_half_close_pipelined(struct run *r);
 int sc_threads_t2w2(struct run *r);
 int sc_threads_t2w0(struct run *r);
 
+/* sc_hostile.c */
+int sc_oversize_flush(struct run *r);
+
 /* sc_life.c */
 int sc_idle_reap(struct run *r);
 int sc_sigterm_clean(struct run *r);
