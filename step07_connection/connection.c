@@ -26,7 +26,7 @@ struct connection {
     bool peer_closed;              /* read saw EOF: close once output is out */
     bool discarding;               /* protocol error: input is read and dropped */
     bool write_shut;               /* FIN sent after the last reply owed */
-    bool in_read;                  /* handle_read() runs: replies wait for it */
+    bool in_read;                  /* handle_messages() runs: replies wait for it */
     bool reading_paused;           /* output above CONN_HIGH_WATER */
     conn_message_callback message_callback;
     void *message_ctx;             /* for message_callback; not owned */
@@ -74,6 +74,14 @@ void conn_close(struct connection *conn)
     conn->close_callback(conn->close_ctx, conn);
 }
 
+static void resume_reading(struct connection *conn);
+
+/* More than CONN_HIGH_WATER bytes of replies wait for the peer. */
+static bool over_high_water(const struct connection *conn)
+{
+    return buffer_readable(&conn->output) > CONN_HIGH_WATER;
+}
+
 /* Writes what the kernel takes now. If some is left, waits for EPOLLOUT.
  * Once all is out: closes if the peer is gone; after a protocol error sends
  * FIN (and reads on, dropping, until the peer closes); resumes reading if
@@ -109,12 +117,8 @@ static void flush_output(struct connection *conn)
             return;
         }
     }
-    if (conn->reading_paused) {
-        conn->reading_paused = false;
-        /* ET: re-enabling makes epoll report data already waiting. */
-        if (channel_enable_reading(&conn->channel) < 0)
-            conn_close(conn);
-    }
+    if (conn->reading_paused && !conn->in_read)
+        resume_reading(conn);
 }
 
 /* A header over max_payload: a protocol error. No more requests are taken,
@@ -131,10 +135,12 @@ static void reject_input(struct connection *conn, size_t len)
     conn->discarding = true;
 }
 
-/* Hands every whole message at the front of in to the callback. */
+/* Hands every whole message at the front of in to the callback, until the
+ * replies waiting pass CONN_HIGH_WATER: checked per message, since one
+ * read may hold thousands of them. */
 static void decode_messages(struct connection *conn, struct buffer *in)
 {
-    for (;;) {
+    while (!over_high_water(conn)) {
         size_t len;
         switch (codec_decode(in, conn->max_payload, &len)) {
         case CODEC_INCOMPLETE:
@@ -209,7 +215,9 @@ static int keep_tail(struct connection *conn, struct buffer *in)
  * to the output buffer (replies, CONN_STACK_REPLIES bytes): the kernel
  * usually takes them all, and only what it does not take is copied to the
  * heap. No allocation per batch, and an idle connection still pins no
- * memory. */
+ * memory. Messages left when the replies pass CONN_HIGH_WATER stay in the
+ * input (the caller pauses reading), unless the kernel takes the replies
+ * at once. */
 static void handle_messages(struct connection *conn, struct buffer *in,
                             char *replies)
 {
@@ -219,20 +227,55 @@ static void handle_messages(struct connection *conn, struct buffer *in,
         buffer_lend(&conn->output, replies, CONN_STACK_REPLIES);
     }
     conn->in_read = true;
-    decode_messages(conn, in);
+    for (;;) {
+        decode_messages(conn, in);
+        if (conn->closed || conn->discarding || !over_high_water(conn))
+            break;
+        flush_output(conn);                    /* and go on if it all went */
+        if (conn->closed || over_high_water(conn))
+            break;
+    }
     if (conn->discarding)
         buffer_free(&conn->input);             /* the rest is dropped */
     else if (!conn->closed && keep_tail(conn, in) < 0)
         conn_close(conn);                      /* ENOMEM */
-    conn->in_read = false;
     if (!conn->closed)
         flush_output(conn);
+    conn->in_read = false;
     if (!lent)
         return;
     if (conn->closed)
         buffer_free(&conn->output);            /* nobody to send it to */
     else if (buffer_end_loan(&conn->output) < 0)
         conn_close(conn);                      /* ENOMEM */
+}
+
+/* The replies wait: stop reading requests until they are out (flush_output
+ * resumes). */
+static void pause_reading(struct connection *conn)
+{
+    conn->reading_paused = true;
+    if (channel_disable_reading(&conn->channel) < 0)
+        conn_close(conn);
+}
+
+/* The backlog is gone: first the messages that the pause left in the input,
+ * then the socket again. */
+static void resume_reading(struct connection *conn)
+{
+    char replies[CONN_STACK_REPLIES];
+
+    conn->reading_paused = false;
+    handle_messages(conn, &conn->input, replies);
+    if (conn->closed)
+        return;
+    if (over_high_water(conn)) {
+        conn->reading_paused = true;           /* reading is still off */
+        return;
+    }
+    /* ET: re-enabling makes epoll report data already waiting. */
+    if (channel_enable_reading(&conn->channel) < 0)
+        conn_close(conn);
 }
 
 /* Readable (or EOF, or an error). Each read is followed by the messages it
@@ -263,12 +306,8 @@ static void handle_read(void *ctx)
             handle_messages(conn, in, replies);
         if (conn->closed)
             return;
-        if (buffer_readable(&conn->output) > CONN_HIGH_WATER) {
-            /* The peer is not reading its replies: stop reading its
-             * requests until they drain (flush_output resumes). */
-            conn->reading_paused = true;
-            if (channel_disable_reading(&conn->channel) < 0)
-                conn_close(conn);
+        if (over_high_water(conn)) {
+            pause_reading(conn);
             return;
         }
         /* A read that took less than it was offered emptied the socket,

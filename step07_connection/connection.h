@@ -6,9 +6,10 @@
  * reply into the output buffer; the connection writes it when the current
  * batch of messages is done (or at once, outside a batch), and what the
  * kernel does not take waits for EPOLLOUT. While more than CONN_HIGH_WATER
- * bytes wait, the connection stops reading (back-pressure). When the peer
- * closes its write side, or sends a header over the limit, every reply
- * owed is sent before the close.
+ * bytes wait, the connection stops taking messages and stops reading
+ * (back-pressure, checked per message). When the peer closes its write
+ * side, or sends a header over the limit, every reply owed is sent before
+ * the close.
  *
  * Lifetime: a connection is reference counted. conn_new() returns it with
  * one reference, which its owner (the server's table) keeps until the close

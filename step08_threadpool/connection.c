@@ -27,12 +27,12 @@ struct connection {
     struct channel channel;        /* ctx = this connection, tied to refs */
     struct buffer output;          /* owned: bytes the kernel has not taken */
     size_t async_jobs;             /* messages whose reply is in a worker */
-    size_t async_bytes;            /* their payload bytes */
+    size_t async_cost;             /* what is held for them (conn_begin_async) */
     bool closed;                   /* conn_close() ran */
     bool peer_closed;              /* read saw EOF: close once output is out */
     bool discarding;               /* protocol error: input is read and dropped */
     bool write_shut;               /* FIN sent after the last reply owed */
-    bool in_read;                  /* handle_read() runs: replies wait for it */
+    bool in_read;                  /* handle_messages() runs: replies wait for it */
     bool reading_paused;           /* backlog above CONN_HIGH_WATER */
     bool broken;                   /* a reply was lost: close, send no more */
     conn_message_callback message_callback;
@@ -93,16 +93,46 @@ void conn_close(struct connection *conn)
     conn_unref(conn);
 }
 
+/* Locked, in a worker: EPOLLOUT is reported at once on a writable socket,
+ * so turning it on brings the loop thread to handle_write, and from there
+ * to flush_output, for what only the loop thread may do. */
+static void wake_loop(struct connection *conn)
+{
+    if (!channel_is_writing(&conn->channel) &&
+        channel_enable_writing(&conn->channel) < 0)
+        log_error("enable writing: %s", strerror(errno));
+}
+
 /* Locked. Only the loop thread may close (take the channel out of its
- * loop); a worker turns on EPOLLOUT, whose handler comes back here in the
- * loop thread and closes. */
+ * loop); a worker wakes the loop thread, which closes. */
 static void close_soon(struct connection *conn)
 {
     if (event_loop_is_in_loop_thread(conn->loop))
         close_locked(conn);
-    else if (!channel_is_writing(&conn->channel) &&
-             channel_enable_writing(&conn->channel) < 0)
-        log_error("enable writing: %s", strerror(errno));
+    else
+        wake_loop(conn);
+}
+
+static void resume_reading(struct connection *conn);
+
+/* Locked. Resuming decodes the input, the loop thread's alone: a worker
+ * wakes the loop thread, which resumes. */
+static void resume_soon(struct connection *conn)
+{
+    if (event_loop_is_in_loop_thread(conn->loop))
+        resume_reading(conn);
+    else
+        wake_loop(conn);
+}
+
+/* Locked. More than CONN_HIGH_WATER bytes wait for the peer (replies in
+ * the output buffer, and what workers hold for it), or more than
+ * CONN_ASYNC_HIGH_WATER in workers: a worker serves other connections too,
+ * and their messages queue behind these. */
+static bool over_high_water(const struct connection *conn)
+{
+    return buffer_readable(&conn->output) + conn->async_cost > CONN_HIGH_WATER ||
+           conn->async_cost > CONN_ASYNC_HIGH_WATER;
 }
 
 /* Locked. Writes what the kernel takes now. If some is left, waits for
@@ -145,12 +175,8 @@ static void flush_output(struct connection *conn)
             return;
         }
     }
-    if (conn->reading_paused && conn->async_bytes == 0) {
-        conn->reading_paused = false;
-        /* ET: re-enabling makes epoll report data already waiting. */
-        if (channel_enable_reading(&conn->channel) < 0)
-            close_soon(conn);
-    }
+    if (conn->reading_paused && !conn->in_read && conn->async_cost == 0)
+        resume_soon(conn);
 }
 
 /* A header over max_payload: a protocol error. No more requests are taken,
@@ -169,12 +195,18 @@ static void reject_input(struct connection *conn, size_t len)
     pthread_mutex_unlock(&conn->lock);
 }
 
-/* Hands every whole message at the front of in to the callback.
- * Unlocked: the input is the loop thread's alone, and the callback may
- * send (which locks). */
+/* Hands every whole message at the front of in to the callback, until the
+ * backlog passes CONN_HIGH_WATER: checked per message, since one read may
+ * hold thousands of them. Unlocked: the input is the loop thread's alone,
+ * and the callback may send (which locks); the check locks. */
 static void decode_messages(struct connection *conn, struct buffer *in)
 {
     for (;;) {
+        pthread_mutex_lock(&conn->lock);
+        bool over = over_high_water(conn);
+        pthread_mutex_unlock(&conn->lock);
+        if (over)
+            return;
         size_t len;
         switch (codec_decode(in, conn->max_payload, &len)) {
         case CODEC_INCOMPLETE:
@@ -250,9 +282,11 @@ static int keep_tail(struct connection *conn, struct buffer *in)
  * to the output buffer (replies, CONN_STACK_REPLIES bytes): the kernel
  * usually takes them all, and only what it does not take is copied to the
  * heap. No allocation per batch, and an idle connection still pins no
- * memory. Locked, but unlocks while the messages are handled: the
- * callback may send, which locks. A worker's reply may land in the lent
- * memory too; the lock orders it before the loan ends. */
+ * memory. Messages left when the backlog passes CONN_HIGH_WATER stay in
+ * the input (the caller pauses reading), unless the kernel takes the
+ * replies at once. Locked, but unlocks while the messages are handled:
+ * the callback may send, which locks. A worker's reply may land in the
+ * lent memory too; the lock orders it before the loan ends. */
 static void handle_messages(struct connection *conn, struct buffer *in,
                             char *replies)
 {
@@ -262,22 +296,57 @@ static void handle_messages(struct connection *conn, struct buffer *in,
         buffer_lend(&conn->output, replies, CONN_STACK_REPLIES);
     }
     conn->in_read = true;
-    pthread_mutex_unlock(&conn->lock);
-    decode_messages(conn, in);
+    for (;;) {
+        pthread_mutex_unlock(&conn->lock);
+        decode_messages(conn, in);
+        pthread_mutex_lock(&conn->lock);
+        if (conn->closed || conn->discarding || !over_high_water(conn))
+            break;
+        flush_output(conn);                    /* and go on if it all went */
+        if (conn->closed || over_high_water(conn))
+            break;
+    }
     if (conn->discarding)
         buffer_free(&conn->input);             /* the rest is dropped */
     else if (!conn->closed && keep_tail(conn, in) < 0)
-        conn_close(conn);                      /* ENOMEM */
-    pthread_mutex_lock(&conn->lock);
-    conn->in_read = false;
+        close_locked(conn);                    /* ENOMEM */
     if (!conn->closed)
         flush_output(conn);
+    conn->in_read = false;
     if (!lent)
         return;
     if (conn->closed)
         buffer_free(&conn->output);            /* nobody to send it to */
     else if (buffer_end_loan(&conn->output) < 0)
         close_locked(conn);                    /* ENOMEM */
+}
+
+/* Locked. The backlog waits: stop reading requests until it is gone
+ * (flush_output resumes). */
+static void pause_reading(struct connection *conn)
+{
+    conn->reading_paused = true;
+    if (channel_disable_reading(&conn->channel) < 0)
+        close_locked(conn);
+}
+
+/* Locked, loop thread. The backlog is gone: first the messages that the
+ * pause left in the input, then the socket again. */
+static void resume_reading(struct connection *conn)
+{
+    char replies[CONN_STACK_REPLIES];
+
+    conn->reading_paused = false;
+    handle_messages(conn, &conn->input, replies);
+    if (conn->closed)
+        return;
+    if (over_high_water(conn)) {
+        conn->reading_paused = true;           /* reading is still off */
+        return;
+    }
+    /* ET: re-enabling makes epoll report data already waiting. */
+    if (channel_enable_reading(&conn->channel) < 0)
+        close_locked(conn);
 }
 
 /* Readable (or EOF, or an error). Each read is followed by the messages it
@@ -316,12 +385,8 @@ static void handle_read(void *ctx)
             pthread_mutex_unlock(&conn->lock);
             return;
         }
-        if (buffer_readable(&conn->output) + conn->async_bytes > CONN_HIGH_WATER) {
-            /* The peer is not reading its replies: stop reading its
-             * requests until they drain (flush_output resumes). */
-            conn->reading_paused = true;
-            if (channel_disable_reading(&conn->channel) < 0)
-                close_locked(conn);
+        if (over_high_water(conn)) {
+            pause_reading(conn);
             pthread_mutex_unlock(&conn->lock);
             return;
         }
@@ -523,19 +588,19 @@ void conn_send_message(struct connection *conn, const struct iovec *parts,
     pthread_mutex_unlock(&conn->lock);
 }
 
-void conn_begin_async(struct connection *conn, size_t bytes)
+void conn_begin_async(struct connection *conn, size_t cost)
 {
     pthread_mutex_lock(&conn->lock);
     conn->async_jobs++;
-    conn->async_bytes += bytes;
+    conn->async_cost += cost;
     pthread_mutex_unlock(&conn->lock);
 }
 
-void conn_end_async(struct connection *conn, size_t bytes)
+void conn_end_async(struct connection *conn, size_t cost)
 {
     pthread_mutex_lock(&conn->lock);
     conn->async_jobs--;
-    conn->async_bytes -= bytes;
+    conn->async_cost -= cost;
     /* The last reply a half-closed peer was owed, or the end of the
      * back-pressure: flush_output decides. */
     if (!conn->closed && !conn->in_read)

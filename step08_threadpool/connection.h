@@ -7,9 +7,10 @@
  * batch of messages is done (or at once, outside a batch), and what the
  * kernel does not take waits for EPOLLOUT. While more than CONN_HIGH_WATER
  * bytes wait (in the output buffer or in workers), the connection stops
- * reading (back-pressure). When the peer closes its write side, or sends a
- * header over the limit, every reply owed is sent before the close,
- * including replies still in workers.
+ * taking messages and stops reading (back-pressure, checked per message).
+ * When the peer closes its write side, or sends a header over the limit,
+ * every reply owed is sent before the close, including replies still in
+ * workers.
  *
  * Lifetime: a connection is reference counted. conn_new() returns it with
  * one reference, which its owner (the server's table) keeps until the close
@@ -20,10 +21,10 @@
  * Threads: the connection runs in its loop's thread. Worker threads may
  * call conn_send_message() and conn_end_async(): a mutex per connection
  * guards the output path (the output buffer, the channel's events and the
- * state flags), and a worker writes to the socket itself. Closing is the
- * loop thread's job: a worker that finds the connection should close
- * turns on EPOLLOUT, and the loop's write handler closes it. conn_ref()
- * and conn_unref(): any thread.
+ * state flags), and a worker writes to the socket itself. Closing, and
+ * resuming a paused connection, are the loop thread's job: a worker that
+ * finds either due turns on EPOLLOUT, and the loop's write handler does
+ * it. conn_ref() and conn_unref(): any thread.
  */
 #ifndef CONNECTION_H
 #define CONNECTION_H
@@ -35,6 +36,7 @@
 #include "socket.h"
 
 #define CONN_HIGH_WATER (4u << 20)  /* output bytes that pause reading */
+#define CONN_ASYNC_HIGH_WATER (64u << 10) /* bytes in workers that pause it */
 #define CONN_DIRECT_WRITE 65536     /* a reply this large skips the output copy */
 #define CONN_MAX_PARTS 8            /* parts of one conn_send_message() */
 #define CONN_STACK_REPLIES 16384    /* stack for the replies to one read */
@@ -75,13 +77,16 @@ void conn_unref(struct connection *conn);
 void conn_send_message(struct connection *conn, const struct iovec *parts,
                        int nparts);
 
-/* A message of bytes bytes was handed to another thread, which owes a
- * reply: until conn_end_async(), a half-closed connection stays open and
- * the bytes count against CONN_HIGH_WATER. Loop thread. */
-void conn_begin_async(struct connection *conn, size_t bytes);
+/* A message was handed to another thread, which owes a reply: until
+ * conn_end_async(), a half-closed connection stays open and cost counts
+ * against CONN_HIGH_WATER. cost: the bytes held for the job meanwhile (the
+ * job with its copy of the message, its reply, their bookkeeping), as the
+ * caller counts them. Loop thread. */
+void conn_begin_async(struct connection *conn, size_t cost);
 
-/* The reply for such a message was sent (or dropped). Any thread. */
-void conn_end_async(struct connection *conn, size_t bytes);
+/* The reply for such a message was sent (or dropped); cost as given to
+ * conn_begin_async(). Any thread. */
+void conn_end_async(struct connection *conn, size_t cost);
 
 /* Ends the connection now: out of the loop, then the close callback.
  * Pending output is dropped. Idempotent. Loop thread. */

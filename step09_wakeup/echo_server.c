@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "connection.h"
 #include "log.h"
 #include "thread_pool.h"
@@ -21,11 +22,13 @@ struct echo_job {
     char payload[];                /* a copy: the input buffer moves on */
 };
 
+#define REPLY_PREFIX "reply:"
+
 /* The computation: "reply:" + payload. */
 static void send_reply(struct connection *conn, const char *payload,
                        size_t len)
 {
-    static const char prefix[] = "reply:";
+    static const char prefix[] = REPLY_PREFIX;
     struct iovec parts[2] = {
         { .iov_base = (void *)prefix, .iov_len = sizeof(prefix) - 1 },
         { .iov_base = (void *)payload, .iov_len = len },
@@ -33,12 +36,28 @@ static void send_reply(struct connection *conn, const char *payload,
     conn_send_message(conn, parts, 2);
 }
 
+/* What a job makes the server hold until its conn_end_async(): the job
+ * with its copy of the payload, its slot in the worker's queue (a function
+ * and a pointer), and the reply on its way back, each allocation with its
+ * malloc header and rounding (at most 16 bytes with glibc). Back-pressure
+ * and the memory budget count this, not the payload alone: an empty
+ * message costs about 100 bytes, not 0. */
+static size_t job_cost(size_t len)
+{
+    const size_t malloc_overhead = 16;
+    size_t job = sizeof(struct echo_job) + len + malloc_overhead +
+                 2 * sizeof(void *);
+    size_t reply = CODEC_HEADER_LEN + sizeof(REPLY_PREFIX) - 1 + len +
+                   malloc_overhead;
+    return job + reply;
+}
+
 /* Handledata in the course: runs in a worker thread. */
 static void handle_job(void *arg)
 {
     struct echo_job *job = arg;
     send_reply(job->conn, job->payload, job->len);
-    conn_end_async(job->conn, job->len);
+    conn_end_async(job->conn, job_cost(job->len));
     conn_unref(job->conn);
     free(job);
 }
@@ -59,12 +78,12 @@ void submit_job(struct echo_server *es, struct connection *conn,
     job->conn = conn;
     job->len = len;
     memcpy(job->payload, payload, len);
-    conn_begin_async(conn, len);
+    conn_begin_async(conn, job_cost(len));
     /* Keyed by the fd: all of a connection's messages go to one worker. */
     if (thread_pool_submit(es->workers, (size_t)conn_fd(conn), handle_job,
                            job) < 0) {
         log_error("worker job: %s", strerror(errno));
-        conn_end_async(conn, len);
+        conn_end_async(conn, job_cost(len));
         conn_unref(conn);
         free(job);
         conn_close(conn);

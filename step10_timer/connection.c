@@ -25,12 +25,12 @@ struct connection {
     struct buffer output;          /* owned: bytes the kernel has not taken */
     size_t max_payload;            /* a larger header is a protocol error */
     size_t async_jobs;             /* messages whose reply is in a worker */
-    size_t async_bytes;            /* their payload bytes */
+    size_t async_cost;             /* what is held for them (conn_begin_async) */
     bool closed;                   /* conn_close() ran */
     bool peer_closed;              /* read saw EOF: close once output is out */
     bool discarding;               /* protocol error: input is read and dropped */
     bool write_shut;               /* FIN sent after the last reply owed */
-    bool in_read;                  /* handle_read() runs: replies wait for it */
+    bool in_read;                  /* handle_messages() runs: replies wait for it */
     bool reading_paused;           /* backlog above CONN_HIGH_WATER */
     atomic_bool broken;            /* another thread lost a reply: close */
     uint64_t idle_ms;              /* close after this long silent; 0: never */
@@ -93,6 +93,18 @@ static bool close_if_broken(struct connection *conn)
     return true;
 }
 
+static void resume_reading(struct connection *conn);
+
+/* More than CONN_HIGH_WATER bytes wait for the peer (replies in the output
+ * buffer, and what workers hold for it), or more than CONN_ASYNC_HIGH_WATER
+ * in workers: a worker serves other connections too, and their messages
+ * queue behind these. */
+static bool over_high_water(const struct connection *conn)
+{
+    return buffer_readable(&conn->output) + conn->async_cost > CONN_HIGH_WATER ||
+           conn->async_cost > CONN_ASYNC_HIGH_WATER;
+}
+
 /* Writes what the kernel takes now. If some is left, waits for EPOLLOUT.
  * Once all is out: closes if the peer is gone and owed nothing more; after
  * a protocol error, once owed nothing more, sends FIN (and reads on,
@@ -129,12 +141,8 @@ static void flush_output(struct connection *conn)
             return;
         }
     }
-    if (conn->reading_paused && conn->async_bytes == 0) {
-        conn->reading_paused = false;
-        /* ET: re-enabling makes epoll report data already waiting. */
-        if (channel_enable_reading(&conn->channel) < 0)
-            conn_close(conn);
-    }
+    if (conn->reading_paused && !conn->in_read && conn->async_cost == 0)
+        resume_reading(conn);
 }
 
 /* A header over max_payload: a protocol error. No more requests are taken,
@@ -151,10 +159,12 @@ static void reject_input(struct connection *conn, size_t len)
     conn->discarding = true;
 }
 
-/* Hands every whole message at the front of in to the callback. */
+/* Hands every whole message at the front of in to the callback, until the
+ * backlog passes CONN_HIGH_WATER: checked per message, since one read may
+ * hold thousands of them. */
 static void decode_messages(struct connection *conn, struct buffer *in)
 {
-    for (;;) {
+    while (!over_high_water(conn)) {
         size_t len;
         switch (codec_decode(in, conn->max_payload, &len)) {
         case CODEC_INCOMPLETE:
@@ -230,7 +240,9 @@ static int keep_tail(struct connection *conn, struct buffer *in)
  * to the output buffer (replies, CONN_STACK_REPLIES bytes): the kernel
  * usually takes them all, and only what it does not take is copied to the
  * heap. No allocation per batch, and an idle connection still pins no
- * memory. */
+ * memory. Messages left when the backlog passes CONN_HIGH_WATER stay in
+ * the input (the caller pauses reading), unless the kernel takes the
+ * replies at once. */
 static void handle_messages(struct connection *conn, struct buffer *in,
                             char *replies)
 {
@@ -240,20 +252,55 @@ static void handle_messages(struct connection *conn, struct buffer *in,
         buffer_lend(&conn->output, replies, CONN_STACK_REPLIES);
     }
     conn->in_read = true;
-    decode_messages(conn, in);
+    for (;;) {
+        decode_messages(conn, in);
+        if (conn->closed || conn->discarding || !over_high_water(conn))
+            break;
+        flush_output(conn);                    /* and go on if it all went */
+        if (conn->closed || over_high_water(conn))
+            break;
+    }
     if (conn->discarding)
         buffer_free(&conn->input);             /* the rest is dropped */
     else if (!conn->closed && keep_tail(conn, in) < 0)
         conn_close(conn);                      /* ENOMEM */
-    conn->in_read = false;
     if (!conn->closed)
         flush_output(conn);
+    conn->in_read = false;
     if (!lent)
         return;
     if (conn->closed)
         buffer_free(&conn->output);            /* nobody to send it to */
     else if (buffer_end_loan(&conn->output) < 0)
         conn_close(conn);                      /* ENOMEM */
+}
+
+/* The backlog waits: stop reading requests until it is gone (flush_output
+ * resumes). */
+static void pause_reading(struct connection *conn)
+{
+    conn->reading_paused = true;
+    if (channel_disable_reading(&conn->channel) < 0)
+        conn_close(conn);
+}
+
+/* The backlog is gone: first the messages that the pause left in the input,
+ * then the socket again. */
+static void resume_reading(struct connection *conn)
+{
+    char replies[CONN_STACK_REPLIES];
+
+    conn->reading_paused = false;
+    handle_messages(conn, &conn->input, replies);
+    if (conn->closed)
+        return;
+    if (over_high_water(conn)) {
+        conn->reading_paused = true;           /* reading is still off */
+        return;
+    }
+    /* ET: re-enabling makes epoll report data already waiting. */
+    if (channel_enable_reading(&conn->channel) < 0)
+        conn_close(conn);
 }
 
 /* Readable (or EOF, or an error). Each read is followed by the messages it
@@ -286,12 +333,8 @@ static void handle_read(void *ctx)
             handle_messages(conn, in, replies);
         if (conn->closed)
             return;
-        if (buffer_readable(&conn->output) + conn->async_bytes > CONN_HIGH_WATER) {
-            /* The peer is not reading its replies: stop reading its
-             * requests until they drain (flush_output resumes). */
-            conn->reading_paused = true;
-            if (channel_disable_reading(&conn->channel) < 0)
-                conn_close(conn);
+        if (over_high_water(conn)) {
+            pause_reading(conn);
             return;
         }
         /* A read that took less than it was offered emptied the socket,
@@ -600,22 +643,22 @@ void conn_send_message(struct connection *conn, const struct iovec *parts,
     output_appended(conn);
 }
 
-void conn_begin_async(struct connection *conn, size_t bytes)
+void conn_begin_async(struct connection *conn, size_t cost)
 {
     conn->async_jobs++;
-    conn->async_bytes += bytes;
+    conn->async_cost += cost;
 }
 
 /* What conn_end_async() hands to the loop. */
 struct end_async_task {
     struct connection *conn;       /* a reference, dropped by the task */
-    size_t bytes;
+    size_t cost;
 };
 
-static void end_async_in_loop(struct connection *conn, size_t bytes)
+static void end_async_in_loop(struct connection *conn, size_t cost)
 {
     conn->async_jobs--;
-    conn->async_bytes -= bytes;
+    conn->async_cost -= cost;
     if (!conn->closed && close_if_broken(conn))
         return;
     /* The last reply a half-closed peer was owed, or the end of the
@@ -627,22 +670,22 @@ static void end_async_in_loop(struct connection *conn, size_t bytes)
 static void end_async_task_run(void *arg)
 {
     struct end_async_task *task = arg;
-    end_async_in_loop(task->conn, task->bytes);
+    end_async_in_loop(task->conn, task->cost);
     conn_unref(task->conn);
     free(task);
 }
 
-void conn_end_async(struct connection *conn, size_t bytes)
+void conn_end_async(struct connection *conn, size_t cost)
 {
     if (event_loop_is_in_loop_thread(conn->loop)) {
-        end_async_in_loop(conn, bytes);
+        end_async_in_loop(conn, cost);
         return;
     }
     struct end_async_task *task = malloc(sizeof(*task));
     if (task) {
         conn_ref(conn);
         task->conn = conn;
-        task->bytes = bytes;
+        task->cost = cost;
         if (event_loop_queue_in_loop(conn->loop, end_async_task_run, task) == 0)
             return;
         conn_unref(conn);

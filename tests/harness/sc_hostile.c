@@ -1,5 +1,6 @@
 /* sc_hostile.c - hostile and unlucky clients: a header over the limit
- * behind requests that are owed replies.
+ * behind requests that are owed replies; a flood of empty messages whose
+ * replies are never read.
  */
 #include "client.h"
 #include "net.h"
@@ -7,9 +8,11 @@
 #include "stream.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define OVERSIZE_LIMIT 1024       /* -m of the oversize scenarios */
@@ -84,5 +87,55 @@ int sc_oversize_flush(struct run *r)
     run_note(r, "13 connections, every owed reply then EOF; --seed %llu",
              (unsigned long long)cfg.seed);
 out:
+    return run_result(r);
+}
+
+/* ---- an unread flood -------------------------------------------------- */
+
+#define FLOOD_TOTAL (16 << 20)    /* bytes of empty messages */
+#define FLOOD_CHECK (1 << 20)     /* reply bytes verified after the stall */
+
+/* One connection sends empty messages (4 bytes each, 10-byte replies)
+ * and reads nothing: the server must stop reading it before the jobs and
+ * replies it holds for it grow past a few MiB. With workers (-t 1 -w 1
+ * where the column has threads) a job costs far more than its payload. */
+int sc_flood_unread(struct run *r)
+{
+    const char *with_worker[] = { "-t", "1", "-w", "1", NULL };
+    struct spawn sp = { .args = (cfg.features & F_THREADS) ? with_worker : NULL };
+    long limit_mib = cfg.normal ? 24 : 200;
+    struct server *s;
+    struct stream st;
+
+    stream_init(&st, -1);
+    TRY_PTR(s = run_start(r, &sp));
+    long rss0 = proc_status_kb(s->pid, "VmRSS");
+    for (int i = 0; i < FLOOD_TOTAL / 4; i++)
+        stream_add(&st, PROTO_FRAMED, "", 0);
+    TRY(st.fd = rt_connect(r, s->port));
+    int stalled = stream_send_until_stall(&st, ms(500));
+    EXPECT(r, stalled >= 0, "while flooding without reading: %s", st.err);
+    EXPECT(r, stalled == 1, "sent all %d MiB of empty messages without a stall: the "
+           "server takes them without bound", FLOOD_TOTAL >> 20);
+    poll(NULL, 0, ms(200));            /* jobs in flight settle: the peak is measured */
+    long hwm = proc_status_kb(s->pid, "VmHWM");
+    EXPECT(r, rss0 > 0 && hwm > 0, "cannot read /proc/%d/status", (int)s->pid);
+    double grew = (double)(hwm - rss0) / 1024.0;
+    EXPECT(r, grew <= (double)limit_mib, "peak RSS grew by %.1f MiB > %ld MiB while "
+           "%zu empty messages (%.1f MiB) went unanswered (VmRSS %ld kB at start, "
+           "VmHWM %ld kB)", grew, limit_mib, st.sent / 4, st.sent / 1048576.0, rss0, hwm);
+    /* The replies are right, and come once the client reads. */
+    int64_t deadline = now_ms() + ms(T_BULK);
+    while (st.got < FLOOD_CHECK) {
+        EXPECT(r, net_wait(st.fd, POLLIN, deadline) != 0, "only %zu reply bytes within "
+               "%d ms of reading", st.got, ms(T_BULK));
+        EXPECT(r, stream_recv(&st) >= 0, "%s", st.err);
+    }
+    run_note(r, "stalled after %.1f MiB (%zu messages); VmHWM - VmRSS(start) = %.1f MiB "
+             "<= %ld MiB", st.sent / 1048576.0, st.sent / 4, grew, limit_mib);
+out:
+    if (st.fd >= 0)
+        net_close_rst(st.fd);
+    stream_free(&st);
     return run_result(r);
 }

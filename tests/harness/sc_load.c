@@ -82,21 +82,6 @@ out:
 #define SLOW_TOTAL (64 * MIB)
 #define SLOW_MSG   4096
 
-/* Phase 1 of slow_reader: write without reading until the socket stays
- * unwritable for 500 ms (scaled). Returns 1 if it stalled, 0 if everything
- * was written, -1 on a send failure. */
-static int write_until_stall(struct stream *st)
-{
-    for (;;) {
-        if (stream_send(st) < 0)
-            return -1;
-        if (st->sent == st->out.len)
-            return 0;
-        if (net_wait(st->fd, POLLOUT, now_ms() + ms(500)) == 0)
-            return 1;
-    }
-}
-
 int sc_slow_reader(struct run *r)
 {
     struct server *s;
@@ -111,7 +96,7 @@ int sc_slow_reader(struct run *r)
         stream_add_random(&st, r->proto, &seed, SLOW_MSG);
     TRY(st.fd = rt_connect(r, s->port));
 
-    int stalled = write_until_stall(&st);
+    int stalled = stream_send_until_stall(&st, ms(500));
     EXPECT(r, stalled >= 0, "while writing without reading: %s", st.err);
     EXPECT(r, stalled == 1, "wrote all %d MiB without ever stalling: the server "
            "buffers without bound", SLOW_TOTAL / MIB);

@@ -89,6 +89,19 @@ int stream_send(struct stream *s)
     return moved;
 }
 
+int stream_send_until_stall(struct stream *s, int quiet_ms)
+{
+    for (;;) {
+        if (stream_send(s) < 0)
+            return -1;
+        if (s->sent == s->out.len)
+            return 0;
+        struct pollfd pfd = { s->fd, POLLOUT, 0 };
+        if (poll(&pfd, 1, quiet_ms) == 0)
+            return 1;
+    }
+}
+
 /* Checks received bytes against what the server owes. */
 static int verify(struct stream *s, const uint8_t *p, size_t n)
 {

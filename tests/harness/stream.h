@@ -44,6 +44,11 @@ bool stream_done(const struct stream *s);
  * failure (s->err). */
 int stream_send(struct stream *s);
 
+/* Writes without reading until the socket stays unwritable for quiet_ms.
+ * 1 if it stalled so, 0 if everything was written, -1 on a send failure
+ * (s->err). */
+int stream_send_until_stall(struct stream *s, int quiet_ms);
+
 /* Reads and verifies until the socket would block. Same returns. */
 int stream_recv(struct stream *s);
 
