@@ -7,9 +7,10 @@
  * batch of messages is done (or at once, outside a batch), and what the
  * kernel does not take waits for EPOLLOUT. While more than CONN_HIGH_WATER
  * bytes wait, the connection stops taking messages and stops reading
- * (back-pressure, checked per message). When the peer closes its write
- * side, or sends a header over the limit, every reply owed is sent before
- * the close.
+ * (back-pressure, checked per message). One readable event reads at most
+ * CONN_READ_BUDGET bytes, so one peer cannot hold the loop. When the peer
+ * closes its write side, or sends a header over the limit, every reply owed
+ * is sent before the close.
  *
  * Lifetime: a connection is reference counted. conn_new() returns it with
  * one reference, which its owner (the server's table) keeps until the close
@@ -33,6 +34,7 @@
 #define CONN_DIRECT_WRITE 65536     /* a reply this large skips the output copy */
 #define CONN_MAX_PARTS 8            /* parts of one conn_send_message() */
 #define CONN_STACK_REPLIES 16384    /* stack for the replies to one read */
+#define CONN_READ_BUDGET (256u << 10) /* bytes read per event, at most */
 
 struct connection;
 struct event_loop;

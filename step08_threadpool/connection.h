@@ -8,9 +8,10 @@
  * kernel does not take waits for EPOLLOUT. While more than CONN_HIGH_WATER
  * bytes wait (in the output buffer or in workers), the connection stops
  * taking messages and stops reading (back-pressure, checked per message).
- * When the peer closes its write side, or sends a header over the limit,
- * every reply owed is sent before the close, including replies still in
- * workers.
+ * One readable event reads at most CONN_READ_BUDGET bytes, so one peer
+ * cannot hold the loop. When the peer closes its write side, or sends a
+ * header over the limit, every reply owed is sent before the close,
+ * including replies still in workers.
  *
  * Lifetime: a connection is reference counted. conn_new() returns it with
  * one reference, which its owner (the server's table) keeps until the close
@@ -40,6 +41,7 @@
 #define CONN_DIRECT_WRITE 65536     /* a reply this large skips the output copy */
 #define CONN_MAX_PARTS 8            /* parts of one conn_send_message() */
 #define CONN_STACK_REPLIES 16384    /* stack for the replies to one read */
+#define CONN_READ_BUDGET (256u << 10) /* bytes read per event, at most */
 
 struct connection;
 struct event_loop;

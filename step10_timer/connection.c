@@ -304,10 +304,13 @@ static void resume_reading(struct connection *conn)
 }
 
 /* Readable (or EOF, or an error). Each read is followed by the messages it
- * completed and one write of all their replies. */
+ * completed and one write of all their replies. At most CONN_READ_BUDGET
+ * bytes are read per event: a peer that sends without pause must not keep
+ * the loop from its other connections. */
 static void handle_read(void *ctx)
 {
     struct connection *conn = ctx;
+    size_t budget = CONN_READ_BUDGET;
 
     if (conn->closed || conn->peer_closed || conn->reading_paused ||
         close_if_broken(conn))
@@ -343,6 +346,17 @@ static void handle_read(void *ctx)
          * Unless this event carried the FIN already: read on to see EOF. */
         if ((size_t)n < offered && !(conn->channel.revents & EPOLLRDHUP))
             break;
+        if ((size_t)n >= budget) {
+            /* Its turn is over; the others' come first. ET reports no new
+             * edge for bytes already waiting, but re-enabling reading makes
+             * epoll report them again, after the fds ready now. */
+            if (channel_enable_reading(&conn->channel) < 0) {
+                conn_close(conn);
+                return;
+            }
+            break;
+        }
+        budget -= (size_t)n;
     }
     buffer_release(&conn->input);              /* idle: pin no memory */
 }

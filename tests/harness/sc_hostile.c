@@ -1,6 +1,7 @@
 /* sc_hostile.c - hostile and unlucky clients: a header over the limit
- * behind requests that are owed replies; a flood of empty messages whose
- * replies are never read.
+ * behind requests that are owed replies; a client that floods its loop
+ * beside one that only wants a quick answer now and then; a flood of empty
+ * messages whose replies are never read.
  */
 #include "client.h"
 #include "net.h"
@@ -9,10 +10,13 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define OVERSIZE_LIMIT 1024       /* -m of the oversize scenarios */
@@ -87,6 +91,148 @@ int sc_oversize_flush(struct run *r)
     run_note(r, "13 connections, every owed reply then EOF; --seed %llu",
              (unsigned long long)cfg.seed);
 out:
+    return run_result(r);
+}
+
+/* ---- fairness ------------------------------------------------------------ */
+
+#define FLOOD_PAYLOAD 100         /* bytes per message of the flooding client */
+#define FAIR_SAMPLES   40         /* round trips of the neighbour */
+#define FAIR_PERIOD    50         /* ms between them */
+#define FAIR_WORST    100         /* ms: the neighbour's worst round trip */
+
+/* A client that sends 100-byte messages as fast as the server takes them
+ * and reads the replies as fast as they come, in a thread of its own. */
+struct flooder {
+    int fd;
+    atomic_bool stop;             /* set by the scenario */
+    atomic_ullong replies;        /* replies received and verified */
+    char err[160];                /* the first failure; "" if none */
+};
+
+static void *flood(void *arg)
+{
+    struct flooder *f = arg;
+    enum { REQ = 4 + FLOOD_PAYLOAD, REP = 4 + 6 + FLOOD_PAYLOAD,
+           FRAMES = 65536 / REQ };
+    static uint8_t out[FRAMES * REQ];
+    uint8_t rep[REP], in[65536];
+    size_t sent = 0, got = 0;
+
+    struct bytes req = { 0 }, want = { 0 };
+    char payload[FLOOD_PAYLOAD];
+    memset(payload, 'f', sizeof(payload));
+    encode(PROTO_FRAMED, &req, &want, payload, sizeof(payload));
+    for (int i = 0; i < FRAMES; i++)
+        memcpy(out + (size_t)i * REQ, req.p, REQ);
+    memcpy(rep, want.p, REP);
+    bytes_free(&req);
+    bytes_free(&want);
+
+    while (!atomic_load(&f->stop)) {
+        struct pollfd pfd = { f->fd, POLLIN | POLLOUT, 0 };
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        if (pfd.revents & POLLOUT) {
+            /* out holds whole frames: wrapping around keeps them whole */
+            ssize_t n = send(f->fd, out + sent, sizeof(out) - sent, MSG_NOSIGNAL);
+            if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                snprintf(f->err, sizeof(f->err), "send: %s", strerror(errno));
+                break;
+            }
+            if (n > 0)
+                sent = (sent + (size_t)n) % sizeof(out);
+        }
+        if (pfd.revents & (POLLIN | POLLERR | POLLHUP)) {
+            ssize_t n = recv(f->fd, in, sizeof(in), 0);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+                snprintf(f->err, sizeof(f->err), "recv: %s",
+                         n == 0 ? "the server closed the connection" : strerror(errno));
+                break;
+            }
+            for (ssize_t i = 0; i < n; i++) {
+                if (in[i] != rep[got]) {
+                    snprintf(f->err, sizeof(f->err), "reply %llu, byte %zu: got 0x%02x, "
+                             "want 0x%02x", atomic_load(&f->replies), got, in[i], rep[got]);
+                    return NULL;
+                }
+                if (++got == REP) {
+                    got = 0;
+                    atomic_fetch_add(&f->replies, 1);
+                }
+            }
+        }
+    }
+    return NULL;
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int compare_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* One loop serves both clients (-t 1 where the column has threads): the
+ * neighbour's round trips must not wait for the flood. */
+int sc_fair_neighbour(struct run *r)
+{
+    const char *one_loop[] = { "-t", "1", NULL };
+    struct spawn sp = { .args = (cfg.features & F_THREADS) ? one_loop : NULL };
+    struct flooder f = { .fd = -1 };
+    struct server *s;
+    pthread_t thread;
+    bool started = false;
+    int b = -1;
+    int64_t rtt[FAIR_SAMPLES];
+
+    atomic_init(&f.stop, false);
+    atomic_init(&f.replies, 0);
+    TRY_PTR(s = run_start(r, &sp));
+    TRY(f.fd = rt_connect(r, s->port));
+    TRY(b = rt_connect(r, s->port));
+    net_nodelay(b);
+    EXPECT(r, pthread_create(&thread, NULL, flood, &f) == 0, "pthread_create failed");
+    started = true;
+    poll(NULL, 0, 200);                /* the flood gets going: a measured warm-up */
+    unsigned long long before = atomic_load(&f.replies);
+    for (int i = 0; i < FAIR_SAMPLES; i++) {
+        poll(NULL, 0, FAIR_PERIOD);    /* the pace is the scenario */
+        char text[32];
+        int n = snprintf(text, sizeof(text), "neighbour %d", i);
+        int64_t t0 = now_us();
+        TRY(rt_trip(r, b, PROTO_FRAMED, text, (size_t)n));
+        rtt[i] = now_us() - t0;
+    }
+    unsigned long long flooded = atomic_load(&f.replies) - before;
+    atomic_store(&f.stop, true);
+    pthread_join(thread, NULL);
+    started = false;
+    EXPECT(r, f.err[0] == '\0', "flooding client: %s", f.err);
+    qsort(rtt, FAIR_SAMPLES, sizeof(rtt[0]), compare_i64);
+    double worst = rtt[FAIR_SAMPLES - 1] / 1000.0, median = rtt[FAIR_SAMPLES / 2] / 1000.0;
+    EXPECT(r, flooded >= 1000, "the flooding client got only %llu replies in %d ms: "
+           "no flood to be fair against", flooded, FAIR_SAMPLES * FAIR_PERIOD);
+    EXPECT(r, worst < ms(FAIR_WORST), "the neighbour's worst round trip took %.1f ms "
+           "(median %.1f ms, limit %d ms) beside a client flooding the same loop "
+           "(%llu replies meanwhile)", worst, median, ms(FAIR_WORST), flooded);
+    run_note(r, "neighbour's round trips: median %.2f ms, worst %.2f ms; the flood got "
+             "%llu replies meanwhile", median, worst, flooded);
+out:
+    if (started) {
+        atomic_store(&f.stop, true);
+        pthread_join(thread, NULL);
+    }
+    if (f.fd >= 0)
+        close(f.fd);
+    if (b >= 0)
+        close(b);
     return run_result(r);
 }
 

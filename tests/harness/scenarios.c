@@ -25,6 +25,7 @@ const struct scenario scenarios[] = {
     { "garbage_1mib",         sc_garbage_1mib,         F_FRAMED,   S_FRAMED },
     { "half_close_pipelined", sc_half_close_pipelined, F_FRAMED,   S_FRAMED },
     { "oversize_flush",       sc_oversize_flush,       F_FRAMED,   S_FRAMED },
+    { "fair_neighbour",       sc_fair_neighbour,       F_FRAMED,   S_FRAMED },
     { "flood_unread",         sc_flood_unread,         F_FRAMED,   S_FRAMED },
     { "threads_t2w2",         sc_threads_t2w2,         F_THREADS,  0 },
     { "threads_t2w0",         sc_threads_t2w0,         F_THREADS,  0 },

@@ -36,6 +36,7 @@ int sc_threads_t2w0(struct run *r);
 
 /* sc_hostile.c */
 int sc_oversize_flush(struct run *r);
+int sc_fair_neighbour(struct run *r);
 int sc_flood_unread(struct run *r);
 
 /* sc_life.c */
