@@ -15,7 +15,10 @@ struct job {
     void *ctx;
 };
 
-/* One thread and its queue: a ring of jobs that grows when full. */
+#define RING_MIN 64                /* slots of a new ring */
+
+/* One thread and its queue: a ring of jobs that grows when full and is
+ * given back when a burst is over. */
 struct worker {
     pthread_t thread;
     pthread_mutex_t lock;          /* guards everything below */
@@ -48,7 +51,14 @@ static void *thread_main(void *arg)
             break;                         /* stopping, and nothing left */
         struct job job = w->jobs[w->head];
         w->head = (w->head + 1) % w->cap;
-        w->count--;
+        if (--w->count == 0 && w->cap > RING_MIN) {
+            /* A burst grew the ring, and is over: the next job starts a
+             * small one (grow), so an idle pool pins no memory. */
+            free(w->jobs);
+            w->jobs = NULL;
+            w->cap = 0;
+            w->head = 0;
+        }
         /* Run the job unlocked: it may take long, and may submit more. */
         pthread_mutex_unlock(&w->lock);
         job.fn(job.ctx);
@@ -118,7 +128,7 @@ int thread_pool_size(const struct thread_pool *pool)
 /* Doubles the ring, unrolling it so the queue starts at slot 0. */
 static int grow(struct worker *w)
 {
-    size_t cap = w->cap ? w->cap * 2 : 64;
+    size_t cap = w->cap ? w->cap * 2 : RING_MIN;
     struct job *jobs = malloc(cap * sizeof(*jobs));
     if (!jobs)
         return -1;

@@ -19,6 +19,8 @@ struct task {
     void *ctx;
 };
 
+#define TASKS_MIN 64               /* slots of a new task array */
+
 /* A growable array of tasks. */
 struct task_list {
     struct task *tasks;                        /* owned */
@@ -82,6 +84,13 @@ static void run_tasks(struct event_loop *loop)
 
     for (size_t i = 0; i < taken.count; i++)
         taken.tasks[i].fn(taken.tasks[i].ctx);
+    if (taken.cap > TASKS_MIN && taken.count < taken.cap / 4) {
+        /* A burst grew the array, and is over: the next queue starts a
+         * small one, so an idle loop pins no memory. */
+        free(taken.tasks);
+        taken.tasks = NULL;
+        taken.cap = 0;
+    }
     taken.count = 0;
     loop->running = taken;
 }
@@ -189,7 +198,7 @@ int event_loop_queue_in_loop(struct event_loop *loop, event_loop_task fn,
     pthread_mutex_lock(&loop->lock);
     struct task_list *q = &loop->queued;
     if (q->count == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 64;
+        size_t cap = q->cap ? q->cap * 2 : TASKS_MIN;
         struct task *tasks = realloc(q->tasks, cap * sizeof(*tasks));
         if (!tasks) {
             pthread_mutex_unlock(&loop->lock);

@@ -21,6 +21,8 @@ struct task {
     void *ctx;
 };
 
+#define TASKS_MIN 64               /* slots of a new task array */
+
 /* A growable array of tasks. */
 struct task_list {
     struct task *tasks;                        /* owned */
@@ -93,11 +95,20 @@ static void run_tasks(struct event_loop *loop)
 
     for (size_t i = 0; i < taken.count; i++)
         taken.tasks[i].fn(taken.tasks[i].ctx);
+    if (taken.cap > TASKS_MIN && taken.count < taken.cap / 4) {
+        /* A burst grew the array, and is over: the next queue starts a
+         * small one, so an idle loop pins no memory. */
+        free(taken.tasks);
+        taken.tasks = NULL;
+        taken.cap = 0;
+    }
     taken.count = 0;
     loop->running = taken;
 }
 
 /* --- Timers: a binary min-heap of armed timers. --- */
+
+#define HEAP_MIN 64                /* slots of a new heap */
 
 static bool earlier(const struct timer *a, const struct timer *b)
 {
@@ -144,17 +155,27 @@ static void heap_remove(struct event_loop *loop, struct timer *t)
     size_t i = t->heap_index;
     struct timer *last = loop->heap[--loop->nheap];
     t->heap_index = TIMER_IDLE;
-    if (last == t)
-        return;
-    heap_set(loop, i, last);
-    sift_up(loop, i);
-    sift_down(loop, last->heap_index);
+    if (last != t) {
+        heap_set(loop, i, last);
+        sift_up(loop, i);
+        sift_down(loop, last->heap_index);
+    }
+    if (loop->heap_cap > HEAP_MIN && loop->nheap < loop->heap_cap / 4) {
+        /* Far fewer timers than slots, after a crowd has gone: give half
+         * back (a realloc that fails keeps them all). */
+        struct timer **heap = realloc(loop->heap,
+                                      loop->heap_cap / 2 * sizeof(*heap));
+        if (heap) {
+            loop->heap = heap;
+            loop->heap_cap /= 2;
+        }
+    }
 }
 
 static int heap_push(struct event_loop *loop, struct timer *t)
 {
     if (loop->nheap == loop->heap_cap) {
-        size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+        size_t cap = loop->heap_cap ? loop->heap_cap * 2 : HEAP_MIN;
         struct timer **heap = realloc(loop->heap, cap * sizeof(*heap));
         if (!heap)
             return -1;
@@ -401,7 +422,7 @@ int event_loop_queue_in_loop(struct event_loop *loop, event_loop_task fn,
     pthread_mutex_lock(&loop->lock);
     struct task_list *q = &loop->queued;
     if (q->count == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 64;
+        size_t cap = q->cap ? q->cap * 2 : TASKS_MIN;
         struct task *tasks = realloc(q->tasks, cap * sizeof(*tasks));
         if (!tasks) {
             pthread_mutex_unlock(&loop->lock);

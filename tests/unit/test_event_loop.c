@@ -593,6 +593,52 @@ START_TEST(free_runs_queued_tasks)
 }
 END_TEST
 
+static void count_task(void *ctx)
+{
+    (*(int *)ctx)++;
+}
+
+/* Runs once per round: at the 4th it notes the heap in use and quits. */
+struct stepper {
+    struct event_loop *loop;
+    int round;
+    size_t after;                  /* heap in use at the 4th round */
+};
+
+static void step_task(void *ctx)
+{
+    struct stepper *st = ctx;
+    if (++st->round == 4) {
+        st->after = heap_in_use();
+        event_loop_quit(st->loop);
+        return;
+    }
+    ck_assert_int_eq(event_loop_queue_in_loop(st->loop, step_task, st), 0);
+}
+
+START_TEST(task_array_is_given_back_after_a_burst)
+{
+    enum { BURST = 10000 };
+    struct event_loop *loop = event_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    struct stepper st = { loop, 0, 0 };
+    int ran = 0;
+    size_t before = heap_in_use();
+    for (int i = 0; i < BURST; i++)
+        ck_assert_int_eq(event_loop_queue_in_loop(loop, count_task, &ran), 0);
+    size_t during = heap_in_use();
+    ck_assert_uint_ge(during - before, BURST * 2 * sizeof(void *));
+    ck_assert_int_eq(event_loop_queue_in_loop(loop, step_task, &st), 0);
+    /* Round 1 runs the burst. The two arrays take turns: round 2 runs from
+     * the small one, round 3 from the big one, which it gives back. */
+    ck_assert_int_eq(event_loop_run(loop), 0);
+    ck_assert_int_eq(ran, BURST);
+    ck_assert_msg(st.after <= before + 64 * 2 * sizeof(void *), "heap in use: %zu "
+                  "before the burst, %zu during, %zu after", before, during, st.after);
+    event_loop_free(loop);
+}
+END_TEST
+
 #endif /* UNIT_STEP >= 9 */
 
 Suite *unit_suite(void)
@@ -622,6 +668,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, task_queues_task);
     tcase_add_test(tc, quit_from_other_thread_wakes_loop);
     tcase_add_test(tc, free_runs_queued_tasks);
+    tcase_add_test(tc, task_array_is_given_back_after_a_burst);
     suite_add_tcase(s, tc);
 #endif
 

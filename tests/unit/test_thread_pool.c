@@ -17,7 +17,8 @@
  * Asserted: thread_pool.h's contract. Jobs of a key run on thread
  * key % size, one at a time, in submission order; different threads run
  * at the same time; any thread may submit, jobs included; free() runs
- * every queued job before it returns; threads are named "<name>-N".
+ * every queued job before it returns; threads are named "<name>-N"; a
+ * ring that a burst grew is given back once it is empty.
  */
 #include <check.h>
 #include <errno.h>
@@ -479,6 +480,36 @@ START_TEST(threads_are_named)
 }
 END_TEST
 
+/* ---- memory -------------------------------------------------------------- */
+
+START_TEST(ring_is_given_back_after_a_burst)
+{
+    enum { BURST = 10000 };
+    static struct gate g;
+    static atomic_int ran;
+    struct thread_pool *pool = thread_pool_new("burst", 1);
+    ck_assert_ptr_nonnull(pool);
+    ck_assert_int_eq(thread_pool_submit(pool, 0, wait_gate, &g), 0);
+    size_t before = heap_in_use();
+    for (int i = 0; i < BURST; i++)
+        ck_assert_int_eq(thread_pool_submit(pool, 0, count_job, &ran), 0);
+    size_t during = heap_in_use();
+    /* A job is a function and a pointer: the ring grew by that a job. */
+    ck_assert_uint_ge(during - before, BURST * 2 * sizeof(void *));
+
+    atomic_store(&g.open, 1);
+    double deadline = now_s() + 10;
+    while (atomic_load(&ran) < BURST && now_s() < deadline)
+        sleep_ms(1);
+    ck_assert_int_eq(atomic_load(&ran), BURST);
+    /* The worker gave the ring back when it took the last job. */
+    size_t after = heap_in_use();
+    ck_assert_msg(after <= before, "heap in use: %zu before the burst, %zu during, "
+                  "%zu after", before, during, after);
+    thread_pool_free(pool);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("thread_pool");
@@ -496,6 +527,10 @@ Suite *unit_suite(void)
     tcase_add_test(tc, huge_keys);
     tcase_add_test(tc, same_key_in_submission_order);
     tcase_add_test(tc, submit_from_many_threads);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("memory");
+    tcase_add_test(tc, ring_is_given_back_after_a_burst);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("run");

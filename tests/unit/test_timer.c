@@ -667,6 +667,36 @@ START_TEST(free_with_armed_timers)
 }
 END_TEST
 
+static void never_fn(void *ctx)
+{
+    (void)ctx;
+    ck_abort_msg("a cancelled timer fired");
+}
+
+START_TEST(heap_is_given_back_when_timers_go)
+{
+    enum { CROWD = 10000 };
+    struct event_loop *loop = event_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    static struct timer t[CROWD];
+    size_t before = heap_in_use();
+    for (int i = 0; i < CROWD; i++) {
+        timer_init(&t[i]);
+        ck_assert_int_eq(event_loop_run_after(loop, &t[i], 60000 + (uint64_t)i,
+                                              never_fn, NULL), 0);
+    }
+    size_t during = heap_in_use();
+    ck_assert_uint_ge(during - before, CROWD * sizeof(void *));
+    for (int i = 0; i < CROWD; i++)
+        event_loop_cancel(loop, &t[i]);
+    size_t after = heap_in_use();
+    /* Back to the smallest heap: at most 64 slots kept. */
+    ck_assert_msg(after <= before + 64 * sizeof(void *), "heap in use: %zu before "
+                  "the timers, %zu with them, %zu after", before, during, after);
+    event_loop_free(loop);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("timer");
@@ -691,6 +721,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, fn_cancels_timer_due_same_round);
     tcase_add_test(tc, many_timers_with_cancellation);
     tcase_add_test(tc, free_with_armed_timers);
+    tcase_add_test(tc, heap_is_given_back_when_timers_go);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("repeat");

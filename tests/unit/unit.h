@@ -1,6 +1,7 @@
 /* unit.h - small helpers shared by the unit tests (tests/unit/test_*.c).
  *
- * Clocks and sleeping, and fd pairs: nothing here knows a step's module.
+ * Clocks and sleeping, fd pairs, the heap in use: nothing here knows a
+ * step's module.
  * All of it is static inline, so a test that does not use a helper gets
  * no unused-function warning (-Werror).
  */
@@ -9,9 +10,18 @@
 
 #include <check.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+/* From the sanitizer runtime (clang's sanitizer/allocator_interface.h;
+ * gcc ships no such header). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#else
+#include <malloc.h>
+#endif
 
 /* CLOCK_MONOTONIC in seconds. */
 static inline double now_s(void)
@@ -48,6 +58,18 @@ static inline void close_pair(const int fds[2])
 {
     close(fds[0]);
     close(fds[1]);
+}
+
+/* Heap bytes allocated and not yet freed, process-wide: ASan's count in
+ * ASan builds (its allocator replaces glibc's), glibc's otherwise. */
+static inline size_t heap_in_use(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return __sanitizer_get_current_allocated_bytes();
+#else
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+#endif
 }
 
 #endif
