@@ -76,6 +76,7 @@ static void release(void *ctx)
  * caller holds a reference, so conn outlives it. */
 static void close_locked(struct connection *conn)
 {
+    event_loop_assert_in_loop_thread(conn->loop);
     if (conn->closed)
         return;
     conn->closed = true;
@@ -606,6 +607,7 @@ void conn_send_message(struct connection *conn, const struct iovec *parts,
 
 void conn_begin_async(struct connection *conn, size_t cost)
 {
+    event_loop_assert_in_loop_thread(conn->loop);
     pthread_mutex_lock(&conn->lock);
     conn->async_jobs++;
     conn->async_cost += cost;

@@ -12,6 +12,8 @@
 #ifndef ECHO_SERVER_H
 #define ECHO_SERVER_H
 
+#include <stdbool.h>
+
 #include "inet_address.h"
 #include "tcp_server.h"
 
@@ -27,6 +29,9 @@ struct echo_server *echo_server_new(struct event_loop *loop,
 void echo_server_free(struct echo_server *es);
 
 int echo_server_start(struct echo_server *es);
+
+/* The server cannot go on (tcp_server_failed). */
+bool echo_server_failed(const struct echo_server *es);
 
 /* The address actually bound (the real port when asked for port 0). */
 int echo_server_local_address(const struct echo_server *es,

@@ -7,6 +7,7 @@
 
 #include "channel.h"
 #include "epoll.h"
+#include "log.h"
 
 struct event_loop {
     struct epoll *ep;                          /* owned */
@@ -43,6 +44,7 @@ void event_loop_free(struct event_loop *loop)
 
 int event_loop_run(struct event_loop *loop)
 {
+    event_loop_assert_in_loop_thread(loop);
     while (!atomic_load(&loop->quit)) {
         loop->nactive = epoll_poll(loop->ep, EVENT_LOOP_POLL_MS, loop->active);
         if (loop->nactive < 0)
@@ -66,6 +68,19 @@ void event_loop_quit(struct event_loop *loop)
 bool event_loop_is_in_loop_thread(const struct event_loop *loop)
 {
     return pthread_equal(loop->thread, pthread_self());
+}
+
+void event_loop_check_thread(const struct event_loop *loop, const char *caller)
+{
+    if (event_loop_is_in_loop_thread(loop))
+        return;
+    log_error("%s: called outside its loop's thread", caller);
+    abort();
+}
+
+void event_loop_adopt(struct event_loop *loop)
+{
+    loop->thread = pthread_self();
 }
 
 int event_loop_update_channel(struct event_loop *loop, struct channel *ch)

@@ -37,6 +37,18 @@ void event_loop_quit(struct event_loop *loop);
 /* Whether the calling thread is the loop's own. Any thread. */
 bool event_loop_is_in_loop_thread(const struct event_loop *loop);
 
+/* Aborts, naming the caller, unless the calling thread is the loop's own:
+ * the thread rules of the headers, checked in every build (as muduo's
+ * assertInLoopThread). */
+#define event_loop_assert_in_loop_thread(loop) \
+    event_loop_check_thread((loop), __func__)
+void event_loop_check_thread(const struct event_loop *loop, const char *caller);
+
+/* The loop's thread has stopped running it for good (it was joined): the
+ * calling thread takes the loop over, to close what the loop still holds
+ * and free it. */
+void event_loop_adopt(struct event_loop *loop);
+
 /* For channel.c: add or modify ch in the epoll set, or remove it. A channel
  * removed while the loop dispatches a round is not dispatched later in
  * that round, even if epoll reported it. */

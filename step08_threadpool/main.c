@@ -162,7 +162,8 @@ int main(int argc, char **argv)
         log_error("epoll_wait: %s", strerror(errno));
         goto out;
     }
-    status = 0;
+    /* An I/O loop that failed stopped the main loop: a runtime failure. */
+    status = echo_server_failed(server) ? 1 : 0;
 out:
     echo_server_free(server);
     event_loop_free(loop);

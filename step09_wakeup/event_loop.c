@@ -38,8 +38,10 @@ struct event_loop {
     int wakeup_fd;                             /* owned: an eventfd */
     struct channel wakeup_channel;             /* reads wakeup_fd */
     atomic_bool wakeup_pending;                /* written since the last take */
-    pthread_mutex_t lock;                      /* guards queued */
+    pthread_mutex_t lock;                      /* guards queued, notices */
     struct task_list queued;                   /* tasks for the next run */
+    struct loop_notice *notices;               /* posted, in order; not owned */
+    struct loop_notice **notices_tail;         /* where the next one goes */
     struct task_list running;                  /* loop thread: the run now */
 };
 
@@ -69,14 +71,17 @@ static void handle_wakeup(void *ctx)
         log_error("eventfd read: %s", strerror(errno));
 }
 
-/* Takes the queue under the lock and runs it outside the lock: a task may
- * take long, may queue more tasks (they run in the next round), and never
- * blocks a thread that queues. */
+/* Takes the queue and the notices under the lock and runs them outside the
+ * lock: a task may take long, may queue more tasks (they run in the next
+ * round), and never blocks a thread that queues. */
 static void run_tasks(struct event_loop *loop)
 {
     pthread_mutex_lock(&loop->lock);
     struct task_list taken = loop->queued;
     loop->queued = loop->running;              /* reuse the old array */
+    struct loop_notice *notices = loop->notices;
+    loop->notices = NULL;
+    loop->notices_tail = &loop->notices;
     /* Cleared with the take, under the lock: a task queued from now on
      * is not in taken, so its queuer must write again. */
     atomic_store(&loop->wakeup_pending, false);
@@ -84,6 +89,14 @@ static void run_tasks(struct event_loop *loop)
 
     for (size_t i = 0; i < taken.count; i++)
         taken.tasks[i].fn(taken.tasks[i].ctx);
+    /* After the tasks taken with them: a thread that queued a task and
+     * then posted a notice finds them run in that order. */
+    while (notices) {
+        struct loop_notice *n = notices;
+        notices = n->next;                     /* fn may free n */
+        atomic_store(&n->posted, false);       /* a post from now on queues */
+        n->fn(n->ctx);
+    }
     if (taken.cap > TASKS_MIN && taken.count < taken.cap / 4) {
         /* A burst grew the array, and is over: the next queue starts a
          * small one, so an idle loop pins no memory. */
@@ -111,6 +124,7 @@ struct event_loop *event_loop_new(void)
     atomic_init(&loop->quit, false);
     atomic_init(&loop->wakeup_pending, false);
     pthread_mutex_init(&loop->lock, NULL);
+    loop->notices_tail = &loop->notices;
     loop->dispatching = -1;
     channel_init(&loop->wakeup_channel, loop, loop->wakeup_fd, loop);
     channel_set_read_callback(&loop->wakeup_channel, handle_wakeup);
@@ -134,12 +148,13 @@ void event_loop_free(struct event_loop *loop)
 {
     if (!loop)
         return;
-    /* Queued tasks hold references (to connections, buffers): run them. */
+    /* Queued tasks and notices hold references (to connections, buffers):
+     * run them. */
     for (;;) {
         pthread_mutex_lock(&loop->lock);
-        size_t left = loop->queued.count;
+        bool left = loop->queued.count > 0 || loop->notices != NULL;
         pthread_mutex_unlock(&loop->lock);
-        if (left == 0)
+        if (!left)
             break;
         run_tasks(loop);
     }
@@ -154,6 +169,7 @@ void event_loop_free(struct event_loop *loop)
 
 int event_loop_run(struct event_loop *loop)
 {
+    event_loop_assert_in_loop_thread(loop);
     while (!atomic_load(&loop->quit)) {
         loop->nactive = epoll_poll(loop->ep, -1, loop->active);
         if (loop->nactive < 0)
@@ -180,6 +196,19 @@ void event_loop_quit(struct event_loop *loop)
 bool event_loop_is_in_loop_thread(const struct event_loop *loop)
 {
     return pthread_equal(loop->thread, pthread_self());
+}
+
+void event_loop_check_thread(const struct event_loop *loop, const char *caller)
+{
+    if (event_loop_is_in_loop_thread(loop))
+        return;
+    log_error("%s: called outside its loop's thread", caller);
+    abort();
+}
+
+void event_loop_adopt(struct event_loop *loop)
+{
+    loop->thread = pthread_self();
 }
 
 int event_loop_run_in_loop(struct event_loop *loop, event_loop_task fn,
@@ -218,13 +247,37 @@ int event_loop_queue_in_loop(struct event_loop *loop, event_loop_task fn,
     return 0;
 }
 
+void loop_notice_init(struct loop_notice *n, event_loop_task fn, void *ctx)
+{
+    n->fn = fn;
+    n->ctx = ctx;
+    n->next = NULL;
+    atomic_init(&n->posted, false);
+}
+
+bool event_loop_post_notice(struct event_loop *loop, struct loop_notice *n)
+{
+    if (atomic_exchange(&n->posted, true))
+        return false;                          /* queued: it will see the news */
+    pthread_mutex_lock(&loop->lock);
+    n->next = NULL;
+    *loop->notices_tail = n;
+    loop->notices_tail = &n->next;
+    pthread_mutex_unlock(&loop->lock);
+    if (!event_loop_is_in_loop_thread(loop) || loop->dispatching < 0)
+        wakeup(loop);
+    return true;
+}
+
 int event_loop_update_channel(struct event_loop *loop, struct channel *ch)
 {
+    event_loop_assert_in_loop_thread(loop);
     return epoll_update_channel(loop->ep, ch);
 }
 
 void event_loop_remove_channel(struct event_loop *loop, struct channel *ch)
 {
+    event_loop_assert_in_loop_thread(loop);
     epoll_remove_channel(loop->ep, ch);
     /* A handler may close another channel that is still waiting its turn in
      * this round; its memory may be gone by then. Forget it. */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,7 @@ struct tcp_server {
     int nio_ready;                    /* io_loops published so far */
     pthread_cond_t io_ready;          /* signalled as each one is */
     unsigned next_io;                 /* round-robin cursor */
+    atomic_bool failed;               /* an I/O loop could not go on */
     pthread_mutex_t lock;             /* guards conns, nconns, nio_ready */
     struct connection **conns;        /* a reference each, indexed by fd */
     size_t nconns;                    /* slots in conns */
@@ -97,7 +99,9 @@ static void new_connection(void *ctx, struct socket *sock,
     /* From here on the connection's own loop may handle its events. */
     if (conn_establish(conn) < 0) {
         log_error("new connection: %s", strerror(errno));
-        conn_close(conn);
+        /* It never reached its loop, and closing is the loop's business:
+         * drop it from here, as its close would. */
+        remove_connection(server, conn);
     }
 }
 
@@ -119,8 +123,14 @@ static void run_io_loop(void *arg)
     server->nio_ready++;
     pthread_cond_signal(&server->io_ready);
     pthread_mutex_unlock(&server->lock);
-    if (loop && event_loop_run(loop) < 0)
-        log_error("epoll_wait: %s", strerror(errno));
+    if (loop && event_loop_run(loop) < 0) {
+        /* A loop that cannot wait serves nobody, and the main loop would
+         * go on handing it connections: stop the server (as libuv aborts
+         * and redis panics), with the status of a runtime failure. */
+        log_error("epoll_wait: %s; shutting down", strerror(errno));
+        atomic_store(&server->failed, true);
+        event_loop_quit(server->loop);
+    }
 }
 
 /* Starts the I/O threads and waits until each has published its loop. */
@@ -160,7 +170,8 @@ fail:
     return -1;
 }
 
-/* Stops every I/O loop and joins its thread. */
+/* Stops every I/O loop and joins its thread. The calling thread takes the
+ * loops over: what they hold is closed and freed here. */
 static void stop_io_loops(struct tcp_server *server)
 {
     if (server->io_pool) {
@@ -169,6 +180,9 @@ static void stop_io_loops(struct tcp_server *server)
                 event_loop_quit(server->io_loops[i]);
         thread_pool_free(server->io_pool);     /* joins */
         server->io_pool = NULL;
+        for (int i = 0; i < server->options.io_threads; i++)
+            if (server->io_loops[i])
+                event_loop_adopt(server->io_loops[i]);
     }
 }
 
@@ -181,6 +195,7 @@ struct tcp_server *tcp_server_new(struct event_loop *loop,
         return NULL;
     server->loop = loop;
     server->options = *options;
+    atomic_init(&server->failed, false);
     pthread_mutex_init(&server->lock, NULL);
     pthread_cond_init(&server->io_ready, NULL);
     server->acceptor = acceptor_new(loop, addr, new_connection, server);
@@ -230,6 +245,11 @@ void tcp_server_set_message_callback(struct tcp_server *server,
 int tcp_server_start(struct tcp_server *server)
 {
     return acceptor_listen(server->acceptor);
+}
+
+bool tcp_server_failed(const struct tcp_server *server)
+{
+    return atomic_load(&server->failed);
 }
 
 int tcp_server_local_address(const struct tcp_server *server,

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -33,6 +34,7 @@ struct connection {
     bool in_read;                  /* handle_messages() runs: replies wait for it */
     bool reading_paused;           /* backlog above CONN_HIGH_WATER */
     atomic_bool broken;            /* another thread lost a reply: close */
+    struct loop_notice check;      /* posted to the loop when broken is set */
     uint64_t idle_ms;              /* close after this long silent; 0: never */
     uint64_t last_active_ms;       /* loop clock at the last byte received */
     struct timer idle_timer;       /* checks idleness; armed in the loop */
@@ -74,6 +76,7 @@ static void release(void *ctx)
 
 void conn_close(struct connection *conn)
 {
+    event_loop_assert_in_loop_thread(conn->loop);
     if (conn->closed)
         return;
     conn->closed = true;
@@ -91,6 +94,26 @@ static bool close_if_broken(struct connection *conn)
         return false;
     conn_close(conn);
     return true;
+}
+
+/* The check notice: another thread set broken. Drops the reference its
+ * poster took. */
+static void check_broken(void *arg)
+{
+    struct connection *conn = arg;
+    close_if_broken(conn);
+    conn_unref(conn);
+}
+
+/* Another thread lost a reply, or the news that one was sent: the loop
+ * must close the connection, and learns it from a notice, which no lack
+ * of memory can lose. Any thread. */
+static void mark_broken(struct connection *conn)
+{
+    atomic_store(&conn->broken, true);
+    conn_ref(conn);                            /* the notice's */
+    if (!event_loop_post_notice(conn->loop, &conn->check))
+        conn_unref(conn);                      /* posted already */
 }
 
 static void resume_reading(struct connection *conn);
@@ -395,6 +418,7 @@ struct connection *conn_new(struct event_loop *loop, struct socket *sock,
     channel_set_error_callback(&conn->channel, handle_close);
     channel_tie(&conn->channel, hold, release);
     channel_use_et(&conn->channel);
+    loop_notice_init(&conn->check, check_broken, conn);
     timer_init(&conn->idle_timer);
     return conn;
 }
@@ -440,21 +464,48 @@ void conn_set_close_callback(struct connection *conn, conn_close_callback fn,
     conn->close_ctx = ctx;
 }
 
-/* Queues fn(conn) on the connection's loop with a reference for the task,
- * which fn drops. -1 with errno if the task cannot be queued. */
-static int run_in_loop(struct connection *conn, event_loop_task fn)
+/* Work for the connection's loop from another thread. The task holds a
+ * reference to the connection until it has run. */
+struct conn_task {
+    struct connection *conn;       /* a reference, dropped after run */
+    void (*run)(struct connection *conn, void *args);
+    max_align_t args[];            /* run's arguments, copied in */
+};
+
+static void conn_task_run(void *arg)
 {
-    conn_ref(conn);
-    if (event_loop_run_in_loop(conn->loop, fn, conn) < 0) {
-        conn_unref(conn);
-        return -1;
-    }
-    return 0;
+    struct conn_task *task = arg;
+    task->run(task->conn, task->args);
+    conn_unref(task->conn);
+    free(task);
 }
 
-static void establish_in_loop(void *arg)
+/* Queues run(conn, a copy of size bytes of args) on the connection's
+ * loop, with a reference for the task: the one way another thread hands
+ * the connection work. -1 with errno ENOMEM: nothing is queued, and args
+ * are still the caller's. */
+static int queue_task(struct connection *conn,
+                      void (*run)(struct connection *conn, void *args),
+                      const void *args, size_t size)
 {
-    struct connection *conn = arg;
+    struct conn_task *task = malloc(sizeof(*task) + size);
+    if (!task)
+        return -1;
+    task->conn = conn;
+    task->run = run;
+    if (size > 0)
+        memcpy(task->args, args, size);
+    conn_ref(conn);
+    if (event_loop_queue_in_loop(conn->loop, conn_task_run, task) == 0)
+        return 0;
+    conn_unref(conn);
+    free(task);
+    return -1;
+}
+
+static void establish_in_loop(struct connection *conn, void *args)
+{
+    (void)args;
     conn->last_active_ms = event_loop_now(conn->loop);
     if (!conn->closed &&
         (channel_enable_reading(&conn->channel) < 0 ||
@@ -464,12 +515,15 @@ static void establish_in_loop(void *arg)
         log_error("new connection: %s", strerror(errno));
         conn_close(conn);
     }
-    conn_unref(conn);
 }
 
 int conn_establish(struct connection *conn)
 {
-    return run_in_loop(conn, establish_in_loop);
+    if (event_loop_is_in_loop_thread(conn->loop)) {
+        establish_in_loop(conn, NULL);
+        return 0;
+    }
+    return queue_task(conn, establish_in_loop, NULL, 0);
 }
 
 int conn_fd(const struct connection *conn)
@@ -581,35 +635,28 @@ static int send_or_append(struct connection *conn, const struct iovec *parts,
     return append_framed(&conn->output, parts, nparts, total);
 }
 
-/* A reply built in another thread, on its way to the loop. */
-struct send_task {
-    struct connection *conn;       /* a reference, dropped by the task */
-    struct buffer msg;             /* owned: the framed message */
-};
-
-static void send_task_run(void *arg)
+/* The task of a reply built in another thread: args is a struct buffer
+ * holding the framed message, which the task owns. */
+static void send_in_loop(struct connection *conn, void *args)
 {
-    struct send_task *task = arg;
-    struct connection *conn = task->conn;
+    struct buffer *msg = args;
 
     if (!conn->closed && !close_if_broken(conn)) {
         if (buffer_readable(&conn->output) == 0) {
             /* Nothing queued: the task's buffer becomes the output. */
             buffer_free(&conn->output);
-            conn->output = task->msg;
-            buffer_init(&task->msg);
+            conn->output = *msg;
+            buffer_init(msg);
             output_appended(conn);
-        } else if (buffer_append(&conn->output, buffer_peek(&task->msg),
-                                 buffer_readable(&task->msg)) < 0) {
+        } else if (buffer_append(&conn->output, buffer_peek(msg),
+                                 buffer_readable(msg)) < 0) {
             log_error("reply: %s", strerror(errno));
             conn_close(conn);
         } else {
             output_appended(conn);
         }
     }
-    conn_unref(conn);
-    buffer_free(&task->msg);
-    free(task);
+    buffer_free(msg);
 }
 
 /* conn_send_message() from another thread: frames a copy and lets the
@@ -619,24 +666,15 @@ static __attribute__((noinline))
 void send_from_other_thread(struct connection *conn,
                             const struct iovec *parts, int nparts)
 {
-    struct send_task *task = malloc(sizeof(*task));
-    if (!task)
-        goto fail;
-    buffer_init(&task->msg);
-    conn_ref(conn);
-    task->conn = conn;
+    struct buffer msg;
+    buffer_init(&msg);
     size_t total = framed_size(parts, nparts);
-    if (total > 0 && append_framed(&task->msg, parts, nparts, total) == 0 &&
-        event_loop_queue_in_loop(conn->loop, send_task_run, task) == 0)
-        return;
-    conn_unref(conn);
-    buffer_free(&task->msg);
-    free(task);
-fail:
-    /* Out of memory: the reply is lost, and only the loop may close. The
-     * next task, event or idle check closes it. */
+    if (total > 0 && append_framed(&msg, parts, nparts, total) == 0 &&
+        queue_task(conn, send_in_loop, &msg, sizeof(msg)) == 0)
+        return;                                /* the task owns msg now */
+    buffer_free(&msg);
     log_error("reply from another thread: %s", strerror(errno));
-    atomic_store(&conn->broken, true);
+    mark_broken(conn);
 }
 
 void conn_send_message(struct connection *conn, const struct iovec *parts,
@@ -659,15 +697,10 @@ void conn_send_message(struct connection *conn, const struct iovec *parts,
 
 void conn_begin_async(struct connection *conn, size_t cost)
 {
+    event_loop_assert_in_loop_thread(conn->loop);
     conn->async_jobs++;
     conn->async_cost += cost;
 }
-
-/* What conn_end_async() hands to the loop. */
-struct end_async_task {
-    struct connection *conn;       /* a reference, dropped by the task */
-    size_t cost;
-};
 
 static void end_async_in_loop(struct connection *conn, size_t cost)
 {
@@ -681,12 +714,10 @@ static void end_async_in_loop(struct connection *conn, size_t cost)
         flush_output(conn);
 }
 
-static void end_async_task_run(void *arg)
+/* The task of conn_end_async() from another thread: args is the cost. */
+static void end_async_task(struct connection *conn, void *args)
 {
-    struct end_async_task *task = arg;
-    end_async_in_loop(task->conn, task->cost);
-    conn_unref(task->conn);
-    free(task);
+    end_async_in_loop(conn, *(size_t *)args);
 }
 
 void conn_end_async(struct connection *conn, size_t cost)
@@ -695,16 +726,10 @@ void conn_end_async(struct connection *conn, size_t cost)
         end_async_in_loop(conn, cost);
         return;
     }
-    struct end_async_task *task = malloc(sizeof(*task));
-    if (task) {
-        conn_ref(conn);
-        task->conn = conn;
-        task->cost = cost;
-        if (event_loop_queue_in_loop(conn->loop, end_async_task_run, task) == 0)
-            return;
-        conn_unref(conn);
-        free(task);
-    }
+    if (queue_task(conn, end_async_task, &cost, sizeof(cost)) == 0)
+        return;
+    /* Without the news the connection would wait for this reply forever
+     * (a half-closed peer would never be closed): close it instead. */
     log_error("end of a reply: %s", strerror(errno));
-    atomic_store(&conn->broken, true);
+    mark_broken(conn);
 }

@@ -145,6 +145,11 @@ int echo_server_start(struct echo_server *es)
     return tcp_server_start(es->server);
 }
 
+bool echo_server_failed(const struct echo_server *es)
+{
+    return tcp_server_failed(es->server);
+}
+
 int echo_server_local_address(const struct echo_server *es,
                               struct inet_address *addr)
 {

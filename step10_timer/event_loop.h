@@ -16,6 +16,7 @@
 #ifndef EVENT_LOOP_H
 #define EVENT_LOOP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +25,16 @@ struct channel;
 struct event_loop;
 
 typedef void (*event_loop_task)(void *ctx);
+
+/* A notice its owner embeds, for news the loop must not miss: posting it
+ * allocates nothing, so it cannot fail, and posting it again before it ran
+ * does nothing (the posts coalesce, as libuv's uv_async_send does). */
+struct loop_notice {
+    event_loop_task fn;            /* runs in the loop's thread */
+    void *ctx;                     /* for fn; not owned */
+    struct loop_notice *next;      /* the loop's list, while posted */
+    atomic_bool posted;            /* queued, fn not started yet */
+};
 
 #define TIMER_IDLE ((size_t)-1)  /* heap_index of a timer that is not armed */
 
@@ -61,8 +72,27 @@ int event_loop_run_in_loop(struct event_loop *loop, event_loop_task fn,
 int event_loop_queue_in_loop(struct event_loop *loop, event_loop_task fn,
                              void *ctx);
 
+void loop_notice_init(struct loop_notice *n, event_loop_task fn, void *ctx);
+
+/* Queues n to run in the loop's thread, after the tasks queued before it,
+ * unless it is queued already. Any thread. True if this call queued it:
+ * the caller then keeps what ctx points at alive until fn has run. */
+bool event_loop_post_notice(struct event_loop *loop, struct loop_notice *n);
+
 /* Whether the calling thread is the loop's own. Any thread. */
 bool event_loop_is_in_loop_thread(const struct event_loop *loop);
+
+/* Aborts, naming the caller, unless the calling thread is the loop's own:
+ * the thread rules of the headers, checked in every build (as muduo's
+ * assertInLoopThread). */
+#define event_loop_assert_in_loop_thread(loop) \
+    event_loop_check_thread((loop), __func__)
+void event_loop_check_thread(const struct event_loop *loop, const char *caller);
+
+/* The loop's thread has stopped running it for good (it was joined): the
+ * calling thread takes the loop over, to close what the loop still holds
+ * and free it. */
+void event_loop_adopt(struct event_loop *loop);
 
 /* Prepares a timer that is not armed. */
 void timer_init(struct timer *t);

@@ -17,6 +17,7 @@
 #ifndef TCP_SERVER_H
 #define TCP_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "connection.h"
@@ -51,6 +52,10 @@ void tcp_server_free(struct tcp_server *server);
 
 /* Starts accepting in the loop. */
 int tcp_server_start(struct tcp_server *server);
+
+/* An I/O loop failed and asked the main loop to quit: the server cannot
+ * go on. */
+bool tcp_server_failed(const struct tcp_server *server);
 
 /* The address actually bound (the real port when asked for port 0). */
 int tcp_server_local_address(const struct tcp_server *server,

@@ -1,9 +1,10 @@
 /* test_event_loop.c - unit tests of the EventLoop class (event_loop.h).
  *
  * Every step from step05_eventloop on has event_loop.c. The dispatch tests
- * run on all of them; the cross-thread task queue (run_in_loop,
- * queue_in_loop, quit from another thread) only from step09_wakeup on
- * (UNIT_STEP >= 9, set by tests/Makefile).
+ * run on all of them; the thread check from step08_threadpool on; the
+ * cross-thread task queue (run_in_loop, queue_in_loop, quit from another
+ * thread) and the notices only from step09_wakeup on (UNIT_STEP >= 9, set
+ * by tests/Makefile).
  *
  * tests/Makefile hook: UNIT_MODULES += event_loop:event_loop.c,channel.c,epoll.c,log.c
  * (step10's event_loop.c also calls timestamp_now_ms(): a weak stand-in
@@ -21,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -192,6 +194,67 @@ START_TEST(level_triggered_by_default)
 }
 END_TEST
 
+#if UNIT_STEP >= 8
+static void *check_not_in_loop(void *arg)
+{
+    return event_loop_is_in_loop_thread(arg) ? (void *)1 : NULL;
+}
+
+static void *adopt_and_check(void *arg)
+{
+    event_loop_adopt(arg);
+    return event_loop_is_in_loop_thread(arg) ? (void *)1 : NULL;
+}
+#endif
+
+#if UNIT_STEP >= 8
+/* ---- the thread rule, checked ------------------------------------------ */
+
+/* Runs a loop-thread function on a loop from another thread. */
+static void *break_the_rule(void *arg)
+{
+    struct event_loop *loop = arg;
+#if UNIT_STEP >= 9
+    static struct channel ch;
+    channel_init(&ch, loop, 0, NULL);
+    channel_enable_reading(&ch);           /* epoll_ctl: loop thread only */
+#else
+    event_loop_run(loop);                  /* running it: its thread only */
+#endif
+    return NULL;
+}
+
+START_TEST(loop_thread_functions_abort_elsewhere)
+{
+    struct event_loop *loop = event_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, break_the_rule, loop), 0);
+    pthread_join(th, NULL);
+    ck_abort_msg("a loop-thread function ran in another thread");
+}
+END_TEST
+
+START_TEST(adopt_hands_the_loop_over)
+{
+    /* After event_loop_adopt() the calling thread is the loop's thread. */
+    struct event_loop *loop = event_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    pthread_t th;
+    void *res = (void *)2;
+    ck_assert_int_eq(pthread_create(&th, NULL, check_not_in_loop, loop), 0);
+    pthread_join(th, &res);
+    ck_assert_ptr_null(res);
+    ck_assert_int_eq(pthread_create(&th, NULL, adopt_and_check, loop), 0);
+    pthread_join(th, &res);
+    ck_assert_ptr_eq(res, (void *)1);
+    ck_assert(!event_loop_is_in_loop_thread(loop));
+    event_loop_adopt(loop);
+    event_loop_free(loop);
+}
+END_TEST
+#endif /* UNIT_STEP >= 8 */
+
 #if UNIT_STEP >= 9
 
 /* ---- step09 on: the task queue ------------------------------------------ */
@@ -271,11 +334,6 @@ START_TEST(in_loop_thread)
     event_loop_free(loop);
 }
 END_TEST
-
-static void *check_not_in_loop(void *arg)
-{
-    return event_loop_is_in_loop_thread(arg) ? (void *)1 : NULL;
-}
 
 START_TEST(not_in_loop_thread_elsewhere)
 {
@@ -639,6 +697,104 @@ START_TEST(task_array_is_given_back_after_a_burst)
 }
 END_TEST
 
+/* ---- notices -------------------------------------------------------- */
+
+struct noticed {
+    struct event_loop *loop;
+    struct loop_notice notice;
+    atomic_int runs;
+    atomic_int wrong_thread;
+    int tasks_before;            /* tasks run when the notice ran */
+    int repost;                  /* times the notice posts itself again */
+};
+
+static int tasks_run;
+
+static void counted_task(void *ctx)
+{
+    (void)ctx;
+    tasks_run++;
+}
+
+static void notice_fn(void *ctx)
+{
+    struct noticed *nd = ctx;
+    if (!event_loop_is_in_loop_thread(nd->loop))
+        atomic_fetch_add(&nd->wrong_thread, 1);
+    nd->tasks_before = tasks_run;
+    if (atomic_fetch_add(&nd->runs, 1) + 1 > nd->repost)
+        event_loop_quit(nd->loop);
+    else
+        event_loop_post_notice(nd->loop, &nd->notice);
+}
+
+/* From another thread: three tasks, then the notice posted five times. */
+static void *post_from_thread(void *arg)
+{
+    struct noticed *nd = arg;
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(event_loop_queue_in_loop(nd->loop, counted_task, NULL), 0);
+    int queued = 0;
+    for (int i = 0; i < 5; i++)
+        queued += event_loop_post_notice(nd->loop, &nd->notice);
+    return (void *)(intptr_t)queued;
+}
+
+START_TEST(notice_posts_coalesce_and_follow_the_tasks_before)
+{
+    static struct noticed nd;
+    struct watchdog w;
+    nd.loop = event_loop_new();
+    ck_assert_ptr_nonnull(nd.loop);
+    loop_notice_init(&nd.notice, notice_fn, &nd);
+    tasks_run = 0;
+    pthread_t th;
+    void *queued;
+    ck_assert_int_eq(pthread_create(&th, NULL, post_from_thread, &nd), 0);
+    pthread_join(th, &queued);
+    ck_assert_int_eq((int)(intptr_t)queued, 1);        /* the other 4 coalesced */
+    watchdog_start(&w, nd.loop, 5000);
+    ck_assert_int_eq(event_loop_run(nd.loop), 0);
+    watchdog_stop(&w);
+    ck_assert(!atomic_load(&w.fired));
+    ck_assert_int_eq(atomic_load(&nd.runs), 1);
+    ck_assert_int_eq(nd.tasks_before, 3);
+    ck_assert_int_eq(atomic_load(&nd.wrong_thread), 0);
+    event_loop_free(nd.loop);
+}
+END_TEST
+
+START_TEST(notice_posted_by_its_fn_runs_again)
+{
+    static struct noticed nd;
+    struct watchdog w;
+    nd.loop = event_loop_new();
+    ck_assert_ptr_nonnull(nd.loop);
+    loop_notice_init(&nd.notice, notice_fn, &nd);
+    nd.repost = 2;
+    ck_assert(event_loop_post_notice(nd.loop, &nd.notice));
+    watchdog_start(&w, nd.loop, 5000);
+    ck_assert_int_eq(event_loop_run(nd.loop), 0);
+    watchdog_stop(&w);
+    ck_assert(!atomic_load(&w.fired));
+    ck_assert_int_eq(atomic_load(&nd.runs), 3);
+    event_loop_free(nd.loop);
+}
+END_TEST
+
+START_TEST(free_runs_posted_notices)
+{
+    static struct noticed nd;
+    nd.loop = event_loop_new();
+    ck_assert_ptr_nonnull(nd.loop);
+    loop_notice_init(&nd.notice, notice_fn, &nd);
+    ck_assert(event_loop_post_notice(nd.loop, &nd.notice));
+    ck_assert(!event_loop_post_notice(nd.loop, &nd.notice));
+    event_loop_free(nd.loop);
+    ck_assert_int_eq(atomic_load(&nd.runs), 1);
+}
+END_TEST
+
 #endif /* UNIT_STEP >= 9 */
 
 Suite *unit_suite(void)
@@ -653,6 +809,14 @@ Suite *unit_suite(void)
     tcase_add_test(tc, removed_channel_not_dispatched_in_same_round);
     tcase_add_test(tc, level_triggered_by_default);
     suite_add_tcase(s, tc);
+
+#if UNIT_STEP >= 8
+    tc = tcase_create("threads");
+    tcase_set_timeout(tc, 20);
+    tcase_add_test_raise_signal(tc, loop_thread_functions_abort_elsewhere, SIGABRT);
+    tcase_add_test(tc, adopt_hands_the_loop_over);
+    suite_add_tcase(s, tc);
+#endif
 
 #if UNIT_STEP >= 9
     tc = tcase_create("tasks");
@@ -669,6 +833,9 @@ Suite *unit_suite(void)
     tcase_add_test(tc, quit_from_other_thread_wakes_loop);
     tcase_add_test(tc, free_runs_queued_tasks);
     tcase_add_test(tc, task_array_is_given_back_after_a_burst);
+    tcase_add_test(tc, notice_posts_coalesce_and_follow_the_tasks_before);
+    tcase_add_test(tc, notice_posted_by_its_fn_runs_again);
+    tcase_add_test(tc, free_runs_posted_notices);
     suite_add_tcase(s, tc);
 #endif
 

@@ -46,6 +46,7 @@
 #include "event_loop.h"
 #include "fault.h"
 #include "inet_address.h"
+#include "socket.h"
 #include "tcp_server.h"
 #include "unit.h"
 
@@ -174,10 +175,11 @@ START_TEST(new_fails_cleanly_at_every_call)
 }
 END_TEST
 
-START_TEST(io_loop_whose_wait_fails_is_logged_and_freed)
+START_TEST(io_loop_whose_wait_fails_stops_the_server)
 {
-    /* The I/O thread's epoll_wait() fails: its loop ends with a log line;
-     * the server still stops and frees cleanly (no hang on the join). */
+    /* The I/O thread's epoll_wait() fails: it logs, marks the server
+     * failed and stops the main loop (it would go on handing that loop
+     * connections); the server then stops and frees cleanly. */
     struct tcp_server_options opts = { .max_payload = 1 << 20, .io_threads = 1 };
     struct inet_address addr = any_port();
     struct event_loop *loop = event_loop_new();
@@ -192,13 +194,115 @@ START_TEST(io_loop_whose_wait_fails_is_logged_and_freed)
     fault_clear();
     ck_assert_ptr_nonnull(server);
     ck_assert_int_eq(fault_injected(), 1);
-    tcp_server_free(server);                   /* joins: the line is out */
+    double t0 = now_s();
+    ck_assert_int_eq(event_loop_run(loop), 0);  /* quit by the I/O thread */
+    ck_assert_double_lt(now_s() - t0, 5.0);
+    ck_assert(tcp_server_failed(server));
+    tcp_server_free(server);
     char *log = capture_end();
-    ck_assert_msg(count_lines_with(log, "[io-1] epoll_wait: Invalid argument") == 1,
-                  "log: %s", log);
+    ck_assert_msg(count_lines_with(log, "[io-1] epoll_wait: Invalid argument; "
+                                   "shutting down") == 1, "log: %s", log);
     free(log);
     ck_assert_int_eq(fault_threads(), threads);
     event_loop_free(loop);
+}
+END_TEST
+
+/* ---- a lost end of a reply -------------------------------------------- */
+
+/* A connection on a socketpair, whose one message goes to a "worker" (a
+ * thread of the test) that ends it with conn_end_async() while malloc
+ * fails, after the peer's FIN was read. */
+struct lost_end {
+    struct event_loop *loop;
+    struct connection *conn;
+    atomic_int stage;              /* 1: message taken; 2: its round is over */
+    atomic_bool closed;
+};
+
+static void lost_end_message(void *ctx, struct connection *conn,
+                             const char *payload, size_t len)
+{
+    struct lost_end *le = ctx;
+    (void)payload;
+    (void)len;
+    conn_begin_async(conn, 100);
+    le->conn = conn;
+    atomic_store(&le->stage, 1);
+}
+
+static void lost_end_closed(void *ctx, struct connection *conn)
+{
+    struct lost_end *le = ctx;
+    atomic_store(&le->closed, true);
+    conn_unref(conn);                          /* the owner's */
+    event_loop_quit(le->loop);
+}
+
+static void round_over(void *ctx)
+{
+    struct lost_end *le = ctx;
+    atomic_store(&le->stage, 2);
+}
+
+static void *lost_end_worker(void *arg)
+{
+    struct lost_end *le = arg;
+    while (atomic_load(&le->stage) < 1)
+        sleep_ms(1);
+    /* Tasks run after the round of events: once this one has run, the
+     * round that read the message and the FIN is over. */
+    if (event_loop_queue_in_loop(le->loop, round_over, le) < 0)
+        return NULL;
+    while (atomic_load(&le->stage) < 2)
+        sleep_ms(1);
+    fault_reset();
+    fault_add(FAULT(malloc), 1, 1, 0);
+    conn_end_async(le->conn, 100);
+    fault_clear();
+    double deadline = now_s() + 3;             /* the loop must close it */
+    while (!atomic_load(&le->closed) && now_s() < deadline)
+        sleep_ms(5);
+    if (!atomic_load(&le->closed))
+        event_loop_quit(le->loop);             /* it did not: end the test */
+    return NULL;
+}
+
+START_TEST(lost_end_of_a_reply_closes_a_half_closed_connection)
+{
+    static struct lost_end le;
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                                0, sv), 0);
+    le.loop = event_loop_new();
+    ck_assert_ptr_nonnull(le.loop);
+    struct socket sock;
+    socket_init(&sock, sv[0]);
+    struct inet_address peer = any_port();
+    struct connection *conn = conn_new(le.loop, &sock, &peer, 1 << 20);
+    ck_assert_ptr_nonnull(conn);
+    conn_set_message_callback(conn, lost_end_message, &le);
+    conn_set_close_callback(conn, lost_end_closed, &le);
+    ck_assert_int_eq(conn_establish(conn), 0);
+    /* One message and the FIN, together: the reply is owed after EOF. */
+    static const char msg[] = { 0, 0, 0, 2, 'h', 'i' };
+    ck_assert_int_eq(write(sv[1], msg, sizeof(msg)), (ssize_t)sizeof(msg));
+    ck_assert_int_eq(shutdown(sv[1], SHUT_WR), 0);
+    pthread_t th;
+    capture_start();
+    ck_assert_int_eq(pthread_create(&th, NULL, lost_end_worker, &le), 0);
+    ck_assert_int_eq(event_loop_run(le.loop), 0);
+    pthread_join(th, NULL);
+    char *log = capture_end();
+    ck_assert_msg(atomic_load(&le.closed), "the half-closed connection is still "
+                  "open 3 s after the news of its last reply was lost; log: %s", log);
+    ck_assert_msg(count_lines_with(log, "end of a reply: Cannot allocate memory") == 1,
+                  "log: %s", log);
+    free(log);
+    char c;
+    ck_assert_int_eq(read(sv[1], &c, 1), 0);   /* the client sees EOF */
+    close(sv[1]);
+    event_loop_free(le.loop);
 }
 END_TEST
 
@@ -283,8 +387,9 @@ static void build_session(void)
     ck_assert_uint_eq((size_t)(r - reply), sizeof(reply));
 }
 
-/* Three pipelined messages in one write, every reply, SHUT_WR, EOF. No
- * allocation: this runs while a fault may be armed. */
+/* Three pipelined messages in one write and SHUT_WR at once: every reply,
+ * then EOF (the replies still owed after the peer's FIN are the hard
+ * part). No allocation: this runs while a fault may be armed. */
 static enum outcome session(uint16_t port, char *detail, size_t detail_size)
 {
     static char got[sizeof(reply) + 16];
@@ -305,8 +410,8 @@ static enum outcome session(uint16_t port, char *detail, size_t detail_size)
         close(fd);
         return CLOSED;                         /* reset already */
     }
+    shutdown(fd, SHUT_WR);
     if (read_exactly(fd, got, sizeof(reply), &n, &out)) {
-        shutdown(fd, SHUT_WR);
         size_t extra = 0;
         if (read_exactly(fd, got + sizeof(reply), 1, &extra, &out))
             out = WRONG;                       /* a byte more than owed */
@@ -428,6 +533,10 @@ static void sweep(const struct sweep *sw)
         if (c.out == STALLED && !strstr(log, " ERROR "))
             problem("call %ld (%s) failed: the session stalled (%s) and "
                     "nothing was logged", n, fn, c.detail);
+        if (c.out == STALLED && strstr(log, "end of a reply"))
+            problem("call %ld (%s) failed: the news of a reply was lost, and "
+                    "the half-closed connection stayed open (%s)", n, fn,
+                    c.detail);
         if (c.health != OK)
             problem("call %ld (%s) failed: the next client's session was %s "
                     "(%s); log: %.200s", n, fn, outcome_names[c.health],
@@ -511,7 +620,8 @@ Suite *unit_suite(void)
     TCase *tc = tcase_create("new");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, new_fails_cleanly_at_every_call);
-    tcase_add_test(tc, io_loop_whose_wait_fails_is_logged_and_freed);
+    tcase_add_test(tc, io_loop_whose_wait_fails_stops_the_server);
+    tcase_add_test(tc, lost_end_of_a_reply_closes_a_half_closed_connection);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("sessions");
