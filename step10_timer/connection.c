@@ -35,8 +35,10 @@ struct connection {
     bool reading_paused;           /* backlog above CONN_HIGH_WATER */
     atomic_bool broken;            /* another thread lost a reply: close */
     struct loop_notice check;      /* posted to the loop when broken is set */
-    uint64_t idle_ms;              /* close after this long silent; 0: never */
-    uint64_t last_active_ms;       /* loop clock at the last byte received */
+    uint64_t idle_ms;              /* close after this long idle; 0: never */
+    uint64_t last_progress_ms;     /* loop clock at the last byte read or written */
+    uint64_t partial_since_ms;     /* since when the input holds the incomplete
+                                    * message it holds; 0: none */
     struct timer idle_timer;       /* checks idleness; armed in the loop */
     conn_message_callback message_callback;
     void *message_ctx;             /* for message_callback; not owned */
@@ -135,11 +137,14 @@ static bool over_high_water(const struct connection *conn)
  * paused it. */
 static void flush_output(struct connection *conn)
 {
-    if (buffer_readable(&conn->output) > 0 &&
-        buffer_write_fd(&conn->output, conn->sock.fd) < 0 &&
-        errno != EAGAIN && errno != EWOULDBLOCK) {
-        conn_close(conn);                      /* EPIPE, ECONNRESET */
-        return;
+    if (buffer_readable(&conn->output) > 0) {
+        ssize_t n = buffer_write_fd(&conn->output, conn->sock.fd);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            conn_close(conn);                  /* EPIPE, ECONNRESET */
+            return;
+        }
+        if (n > 0)
+            conn->last_progress_ms = event_loop_now(conn->loop);
     }
     if (buffer_readable(&conn->output) > 0) {
         if (!channel_is_writing(&conn->channel) &&
@@ -180,29 +185,46 @@ static void reject_input(struct connection *conn, size_t len)
              inet_address_to_string(&conn->peer, name, sizeof(name)), len,
              conn->max_payload);
     conn->discarding = true;
+    /* What follows is dropped, as one endless bad message: the trickle
+     * rule of the idle timer ends it. */
+    conn->partial_since_ms = event_loop_now(conn->loop);
 }
 
 /* Hands every whole message at the front of in to the callback, until the
  * backlog passes CONN_HIGH_WATER: checked per message, since one read may
- * hold thousands of them. */
-static void decode_messages(struct connection *conn, struct buffer *in)
+ * hold thousands of them. Returns whether it handed on any. */
+static bool decode_messages(struct connection *conn, struct buffer *in)
 {
+    bool took = false;
     while (!over_high_water(conn)) {
         size_t len;
         switch (codec_decode(in, conn->max_payload, &len)) {
         case CODEC_INCOMPLETE:
-            return;
+            return took;
         case CODEC_TOO_LARGE:
             reject_input(conn, len);
-            return;
+            return took;
         case CODEC_MESSAGE:
             conn->message_callback(conn->message_ctx, conn,
                                    buffer_peek(in) + CODEC_HEADER_LEN, len);
+            took = true;
             if (conn->closed)
-                return;
+                return took;
             buffer_retrieve(in, CODEC_HEADER_LEN + len);
         }
     }
+    return took;
+}
+
+/* After decoding: the clock of the trickle rule starts when the input
+ * begins to hold a message it cannot complete, and again for each new one;
+ * an empty input stops it. */
+static void note_partial(struct connection *conn, bool took)
+{
+    if (buffer_readable(&conn->input) == 0)
+        conn->partial_since_ms = 0;
+    else if (took || conn->partial_since_ms == 0)
+        conn->partial_since_ms = event_loop_now(conn->loop);
 }
 
 /* The peer closed its write side. Complete requests were handed on already;
@@ -212,6 +234,7 @@ static void handle_peer_closed(struct connection *conn)
 {
     conn->peer_closed = true;
     buffer_free(&conn->input);
+    conn->partial_since_ms = 0;                /* nothing more is coming */
     if (buffer_readable(&conn->output) == 0 && conn->async_jobs == 0)
         conn_close(conn);
     else if (channel_disable_reading(&conn->channel) < 0)
@@ -275,8 +298,9 @@ static void handle_messages(struct connection *conn, struct buffer *in,
         buffer_lend(&conn->output, replies, CONN_STACK_REPLIES);
     }
     conn->in_read = true;
+    bool took = false;
     for (;;) {
-        decode_messages(conn, in);
+        took |= decode_messages(conn, in);
         if (conn->closed || conn->discarding || !over_high_water(conn))
             break;
         flush_output(conn);                    /* and go on if it all went */
@@ -287,6 +311,8 @@ static void handle_messages(struct connection *conn, struct buffer *in,
         buffer_free(&conn->input);             /* the rest is dropped */
     else if (!conn->closed && keep_tail(conn, in) < 0)
         conn_close(conn);                      /* ENOMEM */
+    else if (!conn->closed)
+        note_partial(conn, took);
     if (!conn->closed)
         flush_output(conn);
     conn->in_read = false;
@@ -314,6 +340,9 @@ static void resume_reading(struct connection *conn)
     char replies[CONN_STACK_REPLIES];
 
     conn->reading_paused = false;
+    /* A pause is the server's doing: the trickle clock starts again. */
+    if (conn->partial_since_ms != 0)
+        conn->partial_since_ms = event_loop_now(conn->loop);
     handle_messages(conn, &conn->input, replies);
     if (conn->closed)
         return;
@@ -354,7 +383,7 @@ static void handle_read(void *ctx)
             handle_peer_closed(conn);
             return;
         }
-        conn->last_active_ms = event_loop_now(conn->loop);
+        conn->last_progress_ms = event_loop_now(conn->loop);
         if (!conn->discarding)
             handle_messages(conn, in, replies);
         if (conn->closed)
@@ -428,25 +457,43 @@ void conn_set_idle_timeout(struct connection *conn, uint64_t idle_ms)
     conn->idle_ms = idle_ms;
 }
 
-/* The idle timer fired. A message only stamps last_active_ms (O(1), no
- * timer work per message); the timer, when it fires, either finds the
- * connection silent for idle_ms and closes it, or re-arms for the time
- * that is left. */
+/* The idle timer fired. Progress only stamps last_progress_ms (O(1), no
+ * timer work per message); the timer, when it fires, closes the connection
+ * if it is idle or trickling, else re-arms for the time that is left.
+ * Idle: nothing read from it and nothing written to it for idle_ms, and no
+ * job of its in a worker (then the wait is the server's). Trickling: one
+ * message incomplete for idle_ms, bytes arriving or not, unless the server
+ * itself paused reading it (nginx's client_body_timeout has the same aim). */
 static void check_idle(void *arg)
 {
     struct connection *conn = arg;
-    uint64_t silent = event_loop_now(conn->loop) - conn->last_active_ms;
+    uint64_t now = event_loop_now(conn->loop);
+    uint64_t idle_end = conn->last_progress_ms + conn->idle_ms;
+    uint64_t trickle_end = conn->partial_since_ms && !conn->reading_paused
+                           ? conn->partial_since_ms + conn->idle_ms : UINT64_MAX;
+    const char *why = NULL;
+    uint64_t since = 0;
 
-    if (silent >= conn->idle_ms) {
+    if (conn->async_jobs > 0)
+        idle_end = now + conn->idle_ms;        /* a worker owes it a reply */
+    if (now >= trickle_end) {
+        why = "a message incomplete";
+        since = conn->partial_since_ms;
+    } else if (now >= idle_end) {
+        why = "idle";
+        since = conn->last_progress_ms;
+    }
+    if (why) {
         char name[INET_ADDRESS_STRLEN];
-        log_debug("%s: idle for %llu ms; closing",
-                  inet_address_to_string(&conn->peer, name, sizeof(name)),
-                  (unsigned long long)silent);
+        log_debug("%s: %s for %llu ms; closing",
+                  inet_address_to_string(&conn->peer, name, sizeof(name)), why,
+                  (unsigned long long)(now - since));
         conn_close(conn);                      /* may free conn */
         return;
     }
-    if (event_loop_run_after(conn->loop, &conn->idle_timer,
-                             conn->idle_ms - silent, check_idle, conn) < 0)
+    uint64_t next = idle_end < trickle_end ? idle_end : trickle_end;
+    if (event_loop_run_after(conn->loop, &conn->idle_timer, next - now,
+                             check_idle, conn) < 0)
         log_error("idle timer: %s", strerror(errno));
 }
 
@@ -506,7 +553,7 @@ static int queue_task(struct connection *conn,
 static void establish_in_loop(struct connection *conn, void *args)
 {
     (void)args;
-    conn->last_active_ms = event_loop_now(conn->loop);
+    conn->last_progress_ms = event_loop_now(conn->loop);
     if (!conn->closed &&
         (channel_enable_reading(&conn->channel) < 0 ||
          (conn->idle_ms > 0 &&
@@ -599,6 +646,8 @@ int write_framed(struct connection *conn, const struct iovec *parts,
     } while (n < 0 && errno == EINTR);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
         return -1;
+    if (n > 0)
+        conn->last_progress_ms = event_loop_now(conn->loop);
     size_t skip = n > 0 ? (size_t)n : 0;
     if (skip == total)
         return 0;

@@ -12,7 +12,9 @@
  * cannot hold the loop. When the peer closes its write side, or sends a
  * header over the limit, every reply owed is sent before the close,
  * including replies still in workers.
- * A connection that receives nothing for its idle timeout is closed.
+ * A connection idle for its idle timeout is closed: nothing read from it,
+ * nothing written to it, no job in a worker; so is one that has held one
+ * incomplete message that long (a trickling sender).
  *
  * Lifetime: a connection is reference counted. conn_new() returns it with
  * one reference, which its owner (the server's table) keeps until the close
@@ -67,8 +69,9 @@ void conn_set_message_callback(struct connection *conn,
 void conn_set_close_callback(struct connection *conn, conn_close_callback fn,
                              void *ctx);
 
-/* Closes the connection once it has received nothing for idle_ms
- * (0, the default: never). Call before conn_establish(). */
+/* Closes the connection once it has been idle for idle_ms, or has held one
+ * incomplete message that long, unless the server paused reading it (0,
+ * the default: never). Call before conn_establish(). */
 void conn_set_idle_timeout(struct connection *conn, uint64_t idle_ms);
 
 /* Starts reading: puts the channel in the loop, edge-triggered. Any thread

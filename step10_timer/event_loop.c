@@ -399,14 +399,18 @@ int event_loop_run(struct event_loop *loop)
         loop->nactive = epoll_poll(loop->ep, -1, loop->active);
         if (loop->nactive < 0)
             return -1;
-        loop->now_ms = timestamp_now_ms();
         for (int i = 0; i < loop->nactive; i++) {
             loop->dispatching = i;
-            if (loop->active[i])              /* NULL: removed this round */
+            if (loop->active[i]) {            /* NULL: removed this round */
+                /* Read for each handler: one may work its whole read
+                 * budget, and the next must not stamp that time as its. */
+                loop->now_ms = timestamp_now_ms();
                 channel_handle_event(loop->active[i]);
+            }
         }
         loop->dispatching = -1;
         loop->nactive = 0;
+        loop->now_ms = timestamp_now_ms();
         run_tasks(loop);
     }
     return 0;

@@ -1,6 +1,7 @@
 /* sc_life.c - the life of connections and of the server: idle reaping,
- * SIGTERM/SIGINT shutdown, running out of file descriptors, and a clean
- * exit under valgrind.
+ * and its honesty (a slow reader the server paused is not idle; a sender
+ * that trickles one message is), SIGTERM/SIGINT shutdown, running out of
+ * file descriptors, and a clean exit under valgrind.
  */
 #include "client.h"
 #include "net.h"
@@ -83,6 +84,118 @@ out:
     if (a.fd >= 0)
         close(a.fd);
     stream_free(&a);
+    return run_result(r);
+}
+
+#define SLOW_RATE   (1 << 20)  /* bytes a second the slow reader reads */
+#define SLOW_WATCH     5000     /* ms it keeps sending and reading slowly */
+
+/* -i 2 -t 1: a client keeps sending 4 KiB requests and reads the replies
+ * at about 1 MiB/s, far slower than it sends. The server pauses reading it
+ * (back-pressure), but the connection is busy, not idle: it must stay open
+ * for 5 s, and every reply must come. */
+int sc_slow_reader_not_idle(struct run *r)
+{
+    const char *args[] = { "-i", "2", "-t", "1", NULL };
+    const char *args_no_threads[] = { "-i", "2", NULL };
+    struct spawn sp = { .args = (cfg.features & F_THREADS) ? args : args_no_threads };
+    struct server *s;
+    struct stream st;
+    uint64_t seed = run_seed(r);
+
+    stream_init(&st, -1);
+    TRY_PTR(s = run_start(r, &sp));
+    for (int i = 0; i < 8192; i++)         /* 32 MiB: more than 5 s of reading */
+        stream_add_random(&st, PROTO_FRAMED, &seed, 4096);
+    TRY(st.fd = rt_connect(r, s->port));
+    int64_t t0 = now_ms(), next = t0;
+    size_t allowed = 0;
+    while (now_ms() - t0 < SLOW_WATCH) {
+        EXPECT(r, stream_send(&st) >= 0, "%s", st.err);
+        if (now_ms() >= next) {             /* 100 KiB every 100 ms */
+            allowed += SLOW_RATE / 10;
+            next += 100;
+        }
+        while (st.got < allowed && !st.eof) {
+            struct pollfd pfd = { st.fd, POLLIN, 0 };
+            if (poll(&pfd, 1, 0) <= 0)
+                break;
+            static uint8_t buf[SLOW_RATE / 10];
+            size_t want = allowed - st.got < sizeof(buf) ? allowed - st.got : sizeof(buf);
+            ssize_t n = recv(st.fd, buf, want, 0);
+            EXPECT(r, n > 0, "the server closed the busy connection after %.1f s "
+                   "(%zu reply bytes read, %zu request bytes sent): %s",
+                   (now_ms() - t0) / 1000.0, st.got, st.sent,
+                   n == 0 ? "EOF" : strerror(errno));
+            EXPECT(r, memcmp(buf, st.want.p + st.got, (size_t)n) == 0,
+                   "reply bytes %zu.. differ", st.got);
+            st.got += (size_t)n;
+        }
+        poll(NULL, 0, 10);                 /* the pace is the scenario */
+    }
+    size_t sent_then = st.sent, got_then = st.got;
+    TRY(pump(r, &st, 1, ms(T_BULK), ms(T_STALL)));
+    run_note(r, "open after %.1f s of slow reading (%zu reply bytes read, %zu request "
+             "bytes sent by then); every reply came", SLOW_WATCH / 1000.0, got_then,
+             sent_then);
+out:
+    if (st.fd >= 0)
+        close(st.fd);
+    stream_free(&st);
+    return run_result(r);
+}
+
+/* -i 2: one client announces a 1000-byte message and sends it a byte every
+ * 300 ms, another sends a whole small message every 300 ms. Bytes keep
+ * arriving on both, but only the second makes progress: the trickling
+ * one must be closed after about 2 s, the other must stay open. */
+int sc_trickle_sender(struct run *r)
+{
+    const char *args[] = { "-i", "2", NULL };
+    struct spawn sp = { .args = args };
+    struct server *s;
+    struct stream honest;
+    int trickle = -1, sent = 0;
+    int64_t closed_at = -1;
+
+    stream_init(&honest, -1);
+    TRY_PTR(s = run_start(r, &sp));
+    TRY(trickle = rt_connect(r, s->port));
+    TRY(honest.fd = rt_connect(r, s->port));
+    uint8_t header[4] = { 0, 0, 0x03, 0xe8 };      /* 1000 bytes follow */
+    int64_t t0 = now_ms(), end = t0 + ms(4000);
+    EXPECT(r, net_send_all(trickle, header, 4, t0 + ms(T_TRIP)) == 0, "send: %s",
+           strerror(errno));
+    while (now_ms() < end && closed_at < 0) {
+        poll(NULL, 0, 300);                /* the pace is the scenario */
+        if (send(trickle, "x", 1, MSG_NOSIGNAL) == 1)
+            sent++;
+        char text[32];
+        int n = snprintf(text, sizeof(text), "honest %d", sent);
+        stream_add(&honest, PROTO_FRAMED, text, (size_t)n);
+        EXPECT(r, stream_send(&honest) >= 0, "%s", honest.err);
+        EXPECT(r, stream_recv(&honest) >= 0 && !honest.eof, "the honest sender was "
+               "closed after %.1f s: %s", (now_ms() - t0) / 1000.0,
+               honest.failed ? honest.err : "EOF");
+        char c;
+        ssize_t got = recv(trickle, &c, 1, MSG_DONTWAIT);
+        EXPECT(r, got <= 0, "the trickling sender got a reply");
+        if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR))
+            closed_at = now_ms() - t0;
+    }
+    EXPECT(r, closed_at >= 0, "the trickling sender is still open after %d ms (-i 2; "
+           "%d bytes of its 1000-byte message sent, one every 300 ms)", ms(4000), sent);
+    EXPECT(r, closed_at >= 1500, "the trickling sender was closed after only %lld ms "
+           "(-i 2)", (long long)closed_at);
+    TRY(pump(r, &honest, 1, ms(T_TRIP), ms(T_TRIP)));
+    run_note(r, "trickling sender closed after %.2f s (%d bytes sent); the honest one "
+             "stayed open", closed_at / 1000.0, sent);
+out:
+    if (trickle >= 0)
+        close(trickle);
+    if (honest.fd >= 0)
+        close(honest.fd);
+    stream_free(&honest);
     return run_result(r);
 }
 

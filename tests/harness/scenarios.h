@@ -41,6 +41,8 @@ int sc_flood_unread(struct run *r);
 
 /* sc_life.c */
 int sc_idle_reap(struct run *r);
+int sc_slow_reader_not_idle(struct run *r);
+int sc_trickle_sender(struct run *r);
 int sc_sigterm_clean(struct run *r);
 int sc_emfile(struct run *r);
 int sc_valgrind_shutdown(struct run *r);
