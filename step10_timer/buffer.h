@@ -76,6 +76,13 @@ static inline size_t buffer_prependable(const struct buffer *b)
     return b->rd;
 }
 
+/* The heap bytes b owns: its capacity, or 0 for no storage and for
+ * borrowed memory. What a memory budget counts. */
+static inline size_t buffer_footprint(const struct buffer *b)
+{
+    return b->borrowed ? 0 : b->cap;
+}
+
 /* The first readable byte; valid until the next call that writes. */
 static inline const char *buffer_peek(const struct buffer *b)
 {

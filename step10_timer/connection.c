@@ -34,7 +34,11 @@ struct connection {
     bool in_read;                  /* handle_messages() runs: replies wait for it */
     bool reading_paused;           /* backlog above CONN_HIGH_WATER */
     atomic_bool broken;            /* another thread lost a reply: close */
-    struct loop_notice check;      /* posted to the loop when broken is set */
+    atomic_size_t evict_mark;      /* held when the server chose to evict it;
+                                    * 0: not chosen (conn_evict) */
+    struct loop_notice check;      /* posted when broken or evict_mark is set */
+    atomic_size_t held;            /* bytes it holds, as last reported;
+                                    * read by any thread (conn_held) */
     uint64_t idle_ms;              /* close after this long idle; 0: never */
     uint64_t last_progress_ms;     /* loop clock at the last byte read or written */
     uint64_t partial_since_ms;     /* since when the input holds the incomplete
@@ -44,10 +48,16 @@ struct connection {
     void *message_ctx;             /* for message_callback; not owned */
     conn_close_callback close_callback;
     void *close_ctx;               /* for close_callback; not owned */
+    conn_held_callback held_callback;
+    void *held_ctx;                /* for held_callback; not owned */
 };
 
 static void destroy(struct connection *conn)
 {
+    /* A job whose end was lost still counted: give it all back. */
+    size_t held = atomic_load_explicit(&conn->held, memory_order_relaxed);
+    if (held != 0 && conn->held_callback)
+        conn->held_callback(conn->held_ctx, conn, held, 0);
     socket_close(&conn->sock);
     buffer_free(&conn->input);
     buffer_free(&conn->output);
@@ -76,6 +86,31 @@ static void release(void *ctx)
     conn_unref(ctx);
 }
 
+/* What the connection makes the server hold: the storage of its buffers
+ * (lent and viewed memory is not theirs) and what workers hold for it.
+ * Capacity, not bytes in use: that is what the heap gave. */
+static size_t holding(const struct connection *conn)
+{
+    return buffer_footprint(&conn->input) + buffer_footprint(&conn->output) +
+           conn->async_cost;
+}
+
+/* Reports a change of what the connection holds to the server, which
+ * keeps the total for the memory budget. Called at the end of every
+ * event, task and notice: a few times per batch of messages, and nothing
+ * to do in the common case of a connection that holds nothing before and
+ * after. */
+static void account(struct connection *conn)
+{
+    size_t now = holding(conn);
+    size_t was = atomic_load_explicit(&conn->held, memory_order_relaxed);
+    if (now == was)
+        return;
+    atomic_store_explicit(&conn->held, now, memory_order_relaxed);
+    if (conn->held_callback)
+        conn->held_callback(conn->held_ctx, conn, was, now);
+}
+
 void conn_close(struct connection *conn)
 {
     event_loop_assert_in_loop_thread(conn->loop);
@@ -85,6 +120,11 @@ void conn_close(struct connection *conn)
     event_loop_cancel(conn->loop, &conn->idle_timer);
     /* Out of epoll before the fd can be closed (by the last unref). */
     channel_remove(&conn->channel);
+    /* Nobody will read what is buffered: give the memory back now, not
+     * when the last reference goes (a worker's job may keep one a while). */
+    buffer_free(&conn->input);
+    buffer_free(&conn->output);
+    account(conn);
     conn->close_callback(conn->close_ctx, conn);
 }
 
@@ -98,12 +138,19 @@ static bool close_if_broken(struct connection *conn)
     return true;
 }
 
-/* The check notice: another thread set broken. Drops the reference its
- * poster took. */
+/* The check notice: another thread set broken, or evict_mark. Drops the
+ * reference its poster took. */
 static void check_broken(void *arg)
 {
     struct connection *conn = arg;
-    close_if_broken(conn);
+    size_t mark = atomic_load(&conn->evict_mark);
+    if (!close_if_broken(conn) && mark != 0 && !conn->closed) {
+        char name[INET_ADDRESS_STRLEN];
+        log_warn("%s: holds %zu bytes, the most while the server is over its "
+                 "memory budget; closing",
+                 inet_address_to_string(&conn->peer, name, sizeof(name)), mark);
+        conn_close(conn);
+    }
     conn_unref(conn);
 }
 
@@ -359,9 +406,8 @@ static void resume_reading(struct connection *conn)
  * completed and one write of all their replies. At most CONN_READ_BUDGET
  * bytes are read per event: a peer that sends without pause must not keep
  * the loop from its other connections. */
-static void handle_read(void *ctx)
+static void read_some(struct connection *conn)
 {
-    struct connection *conn = ctx;
     size_t budget = CONN_READ_BUDGET;
 
     if (conn->closed || conn->peer_closed || conn->reading_paused ||
@@ -413,11 +459,18 @@ static void handle_read(void *ctx)
     buffer_release(&conn->input);              /* idle: pin no memory */
 }
 
+static void handle_read(void *ctx)
+{
+    read_some(ctx);
+    account(ctx);
+}
+
 static void handle_write(void *ctx)
 {
     struct connection *conn = ctx;
     if (!conn->closed)
         flush_output(conn);
+    account(conn);
 }
 
 static void handle_close(void *ctx)
@@ -434,6 +487,8 @@ struct connection *conn_new(struct event_loop *loop, struct socket *sock,
         return NULL;
     atomic_init(&conn->refs, 1);
     atomic_init(&conn->broken, false);
+    atomic_init(&conn->evict_mark, 0);
+    atomic_init(&conn->held, 0);
     conn->loop = loop;
     conn->sock = *sock;
     conn->peer = *peer;
@@ -511,6 +566,35 @@ void conn_set_close_callback(struct connection *conn, conn_close_callback fn,
     conn->close_ctx = ctx;
 }
 
+void conn_set_held_callback(struct connection *conn, conn_held_callback fn,
+                            void *ctx)
+{
+    conn->held_callback = fn;
+    conn->held_ctx = ctx;
+}
+
+size_t conn_held(const struct connection *conn)
+{
+    return atomic_load_explicit(&conn->held, memory_order_relaxed);
+}
+
+size_t conn_evict(struct connection *conn)
+{
+    size_t held = conn_held(conn), unmarked = 0;
+    if (held == 0 ||
+        !atomic_compare_exchange_strong(&conn->evict_mark, &unmarked, held))
+        return 0;                              /* nothing, or chosen already */
+    conn_ref(conn);                            /* the notice's */
+    if (!event_loop_post_notice(conn->loop, &conn->check))
+        conn_unref(conn);                      /* posted already */
+    return held;
+}
+
+size_t conn_evict_mark(const struct connection *conn)
+{
+    return atomic_load(&conn->evict_mark);
+}
+
 /* Work for the connection's loop from another thread. The task holds a
  * reference to the connection until it has run. */
 struct conn_task {
@@ -523,6 +607,7 @@ static void conn_task_run(void *arg)
 {
     struct conn_task *task = arg;
     task->run(task->conn, task->args);
+    account(task->conn);
     conn_unref(task->conn);
     free(task);
 }

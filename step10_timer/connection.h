@@ -16,6 +16,10 @@
  * nothing written to it, no job in a worker; so is one that has held one
  * incomplete message that long (a trickling sender).
  *
+ * What it holds (buffer storage, and what workers hold for it) is reported
+ * to its owner after every event and task that changed it, for the
+ * server's memory budget, which may ask any connection to go (conn_evict).
+ *
  * Lifetime: a connection is reference counted. conn_new() returns it with
  * one reference, which its owner (the server's table) keeps until the close
  * callback. A channel event holds a reference while it runs (channel_tie).
@@ -57,6 +61,13 @@ typedef void (*conn_message_callback)(void *ctx, struct connection *conn,
  * the callee drops the owner's reference. */
 typedef void (*conn_close_callback)(void *ctx, struct connection *conn);
 
+/* What the connection makes the server hold changed from was to now bytes
+ * (the storage of its buffers, and what workers hold for it), for a memory
+ * budget. In its loop's thread, or in the thread that drops its last
+ * reference (then now is 0). */
+typedef void (*conn_held_callback)(void *ctx, struct connection *conn,
+                                   size_t was, size_t now);
+
 /* Takes *sock over. max_payload: a larger header is a protocol error; the
  * replies owed for the requests before it go out, then the connection
  * closes. NULL with errno on failure (sock is then still the caller's). */
@@ -68,6 +79,20 @@ void conn_set_message_callback(struct connection *conn,
                                conn_message_callback fn, void *ctx);
 void conn_set_close_callback(struct connection *conn, conn_close_callback fn,
                              void *ctx);
+void conn_set_held_callback(struct connection *conn, conn_held_callback fn,
+                            void *ctx);
+
+/* The bytes it holds, as last reported. Any thread: a moment's value. */
+size_t conn_held(const struct connection *conn);
+
+/* The server is over its memory budget, and this connection holds the
+ * most: marks it, and its loop closes it with a warning line. Any thread.
+ * Returns what it held when marked, or 0 if it holds nothing or was marked
+ * already. */
+size_t conn_evict(struct connection *conn);
+
+/* What conn_evict() marked it with, or 0. Any thread. */
+size_t conn_evict_mark(const struct connection *conn);
 
 /* Closes the connection once it has been idle for idle_ms, or has held one
  * incomplete message that long, unless the server paused reading it (0,

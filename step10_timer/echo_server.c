@@ -145,6 +145,11 @@ int echo_server_start(struct echo_server *es)
     return tcp_server_start(es->server);
 }
 
+size_t echo_server_held(const struct echo_server *es)
+{
+    return tcp_server_held(es->server);
+}
+
 bool echo_server_failed(const struct echo_server *es)
 {
     return tcp_server_failed(es->server);

@@ -30,6 +30,9 @@ void echo_server_free(struct echo_server *es);
 
 int echo_server_start(struct echo_server *es);
 
+/* What all connections hold now (tcp_server_held). Any thread. */
+size_t echo_server_held(const struct echo_server *es);
+
 /* The server cannot go on (tcp_server_failed). */
 bool echo_server_failed(const struct echo_server *es);
 

@@ -4,14 +4,16 @@
  * The server speaks the framed protocol: a 4-byte big-endian length, then
  * the payload; each request gets one reply, "reply:" followed by the
  * request's payload. It runs -t sub-reactors (I/O threads, each with its
- * own event loop) and -w workers, and closes connections that stay silent
- * for -i seconds. SIGINT and SIGTERM arrive through a signalfd in the main
+ * own event loop) and -w workers, closes connections that stay idle (or
+ * trickle one message) for -i seconds, and keeps what all connections hold
+ * within -M bytes. SIGINT and SIGTERM arrive through a signalfd in the main
  * loop: the loop stops, the server closes every connection, joins every
  * thread, frees everything, and main() returns 0.
  *
  * LOG_LEVEL=debug in the environment logs each connection's open and close.
  *
  * Usage: ./server IP PORT [-h] [-m BYTES] [-t N] [-w N] [-i SECONDS]
+ *        [-M BYTES]
  */
 #include <errno.h>
 #include <malloc.h>
@@ -31,14 +33,16 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: server IP PORT [-h] [-m BYTES] [-t N] [-w N] [-i SECONDS]\n"
+    fprintf(out, "usage: server IP PORT [-h] [-m BYTES] [-t N] [-w N] [-i SECONDS] [-M BYTES]\n"
                  "  IP        dotted IPv4 address to bind, e.g. 127.0.0.1\n"
                  "  PORT      TCP port, 0 for any free port\n"
                  "  -h        show this help\n"
                  "  -m BYTES  largest message payload accepted (default 16777216)\n"
                  "  -t N      I/O threads (default: online CPUs; 0: all I/O in the main loop)\n"
                  "  -w N      worker threads for messages (default 0: in the I/O thread)\n"
-                 "  -i SECS   close connections silent this long (default 60; 0: never)\n");
+                 "  -i SECS   close connections idle this long, or trickling one message\n"
+                 "            this long (default 60; 0: never)\n"
+                 "  -M BYTES  memory budget of all connections (default 268435456; 0: none)\n");
 }
 
 /* Prints one line naming the problem and exits with status 2. */
@@ -128,6 +132,7 @@ int main(int argc, char **argv)
     int workers = 0;
     const unsigned long long max_idle_seconds = 1000000;
     options.idle_seconds = 60;
+    options.memory_budget = (size_t)256 << 20;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0) {
@@ -152,6 +157,11 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "-i") == 0) {
             options.idle_seconds = (unsigned)count_option(
                 argc, argv, &i, max_idle_seconds, "bad idle time '%s'");
+            continue;
+        }
+        if (strcmp(argv[i], "-M") == 0) {
+            options.memory_budget = (size_t)count_option(
+                argc, argv, &i, SIZE_MAX, "bad memory budget '%s'");
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0')

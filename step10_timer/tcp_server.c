@@ -2,6 +2,7 @@
 #include "tcp_server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -22,7 +23,11 @@ struct tcp_server {
     pthread_cond_t io_ready;          /* signalled as each one is */
     unsigned next_io;                 /* round-robin cursor */
     atomic_bool failed;               /* an I/O loop could not go on */
-    pthread_mutex_t lock;             /* guards conns, nconns, nio_ready */
+    atomic_size_t held;               /* bytes all connections hold */
+    struct timer trim_timer;          /* main loop: gives freed memory back */
+    pthread_mutex_t lock;             /* guards conns, nconns, nio_ready,
+                                       * evicting */
+    size_t evicting;                  /* of held: marked by conn_evict() */
     struct connection **conns;        /* a reference each, indexed by fd */
     size_t nconns;                    /* slots in conns */
     struct tcp_server_options options;
@@ -57,8 +62,72 @@ static void remove_connection(void *ctx, struct connection *conn)
     log_debug("connection on fd %d closed", conn_fd(conn));
     pthread_mutex_lock(&server->lock);
     server->conns[conn_fd(conn)] = NULL;
+    server->evicting -= conn_evict_mark(conn);
     pthread_mutex_unlock(&server->lock);
     conn_unref(conn);
+}
+
+/* Over the memory budget: the connections that hold the most are told to
+ * go (conn_evict), until what they hold brings the total back under it,
+ * as redis 7 evicts clients past maxmemory-clients. A connection told to
+ * go counts in evicting until it is gone, so that the next check does not
+ * pick a second one for the same excess. O(connections), but only over
+ * budget. Any thread. */
+static void evict(struct tcp_server *server)
+{
+    pthread_mutex_lock(&server->lock);
+    for (;;) {
+        size_t held = atomic_load(&server->held);
+        if (held <= server->evicting ||
+            held - server->evicting <= server->options.memory_budget)
+            break;
+        struct connection *biggest = NULL;
+        size_t most = 0;
+        for (size_t fd = 0; fd < server->nconns; fd++) {
+            struct connection *c = server->conns[fd];
+            if (c && conn_evict_mark(c) == 0 && conn_held(c) > most) {
+                most = conn_held(c);
+                biggest = c;
+            }
+        }
+        size_t marked = biggest ? conn_evict(biggest) : 0;
+        if (marked == 0)
+            break;                             /* nothing left to take */
+        server->evicting += marked;
+    }
+    pthread_mutex_unlock(&server->lock);
+}
+
+/* A connection's report (conn_held_callback): keep the total, and evict
+ * when it grows past the budget. No lock: one atomic add per change. */
+static void held_changed(void *ctx, struct connection *conn, size_t was,
+                         size_t now)
+{
+    struct tcp_server *server = ctx;
+    (void)conn;
+    if (now < was) {
+        atomic_fetch_sub(&server->held, was - now);
+        return;
+    }
+    size_t total = atomic_fetch_add(&server->held, now - was) + (now - was);
+    if (server->options.memory_budget != 0 &&
+        total > server->options.memory_budget)
+        evict(server);
+}
+
+/* Once a second, in the main loop: when the connections hold next to
+ * nothing, hand what glibc keeps of freed memory back to the kernel. A
+ * burst leaves megabytes in its arenas (M_TOP_PAD keeps 16 MiB in each,
+ * for the speed of large messages, see main.c), and RSS would stay at the
+ * burst's peak. */
+static void trim_memory(void *ctx)
+{
+    struct tcp_server *server = ctx;
+    if (atomic_load(&server->held) > TCP_SERVER_TRIM_IDLE)
+        return;
+    struct mallinfo2 mi = mallinfo2();
+    if (mi.fordblks > TCP_SERVER_TRIM_SLACK)
+        malloc_trim(0);
 }
 
 /* The loop for the next connection: round-robin over the sub-reactors. */
@@ -87,6 +156,7 @@ static void new_connection(void *ctx, struct socket *sock,
     conn_set_message_callback(conn, server->message_callback,
                               server->message_ctx);
     conn_set_close_callback(conn, remove_connection, server);
+    conn_set_held_callback(conn, held_changed, server);
     conn_set_idle_timeout(conn, (uint64_t)server->options.idle_seconds * 1000);
     pthread_mutex_lock(&server->lock);
     int rc = reserve_slot(server, fd);
@@ -201,6 +271,8 @@ struct tcp_server *tcp_server_new(struct event_loop *loop,
     server->loop = loop;
     server->options = *options;
     atomic_init(&server->failed, false);
+    atomic_init(&server->held, 0);
+    timer_init(&server->trim_timer);
     pthread_mutex_init(&server->lock, NULL);
     pthread_cond_init(&server->io_ready, NULL);
     server->acceptor = acceptor_new(loop, addr, new_connection, server);
@@ -216,6 +288,7 @@ struct tcp_server *tcp_server_new(struct event_loop *loop,
 
 void tcp_server_stop(struct tcp_server *server)
 {
+    event_loop_cancel(server->loop, &server->trim_timer);
     acceptor_free(server->acceptor);
     server->acceptor = NULL;
     stop_io_loops(server);
@@ -249,7 +322,15 @@ void tcp_server_set_message_callback(struct tcp_server *server,
 
 int tcp_server_start(struct tcp_server *server)
 {
+    if (event_loop_run_every(server->loop, &server->trim_timer,
+                             TCP_SERVER_TRIM_MS, trim_memory, server) < 0)
+        return -1;
     return acceptor_listen(server->acceptor);
+}
+
+size_t tcp_server_held(const struct tcp_server *server)
+{
+    return atomic_load(&server->held);
 }
 
 bool tcp_server_failed(const struct tcp_server *server)

@@ -11,8 +11,15 @@
  * one of io_threads sub-reactors, each an event loop in its own thread.
  * With 0 the main loop does all the I/O itself. The connection table is
  * shared by the main thread (adds) and the I/O threads (removes) under a
- * mutex taken once per connection, never per message. The functions below
- * are for the main loop's thread.
+ * mutex taken once per connection, never per message.
+ *
+ * The memory budget: each connection reports what it holds when that
+ * changes (an atomic add), and a total over memory_budget has the
+ * connections holding the most closed, largest first, until it is under
+ * again (the scan takes the table's mutex, over budget only). Once a
+ * second the main loop gives freed memory back to the kernel if the
+ * connections hold next to nothing. The functions below are for the main
+ * loop's thread.
  */
 #ifndef TCP_SERVER_H
 #define TCP_SERVER_H
@@ -29,8 +36,13 @@ struct tcp_server;
 struct tcp_server_options {
     size_t max_payload;       /* -m: largest message payload accepted */
     int io_threads;           /* -t: sub-reactors; 0: the main loop does I/O */
-    unsigned idle_seconds;    /* -i: close connections silent this long; 0: never */
+    unsigned idle_seconds;    /* -i: close connections idle this long; 0: never */
+    size_t memory_budget;     /* -M: bytes all connections may hold; 0: no limit */
 };
+
+#define TCP_SERVER_TRIM_MS 1000           /* how often memory is given back */
+#define TCP_SERVER_TRIM_IDLE (1u << 20)   /* ... when connections hold at most this */
+#define TCP_SERVER_TRIM_SLACK (1u << 20)  /* ... and glibc keeps more than this free */
 
 /* Binds and listens on addr and starts the I/O threads. NULL with errno
  * on failure. */
@@ -52,6 +64,10 @@ void tcp_server_free(struct tcp_server *server);
 
 /* Starts accepting in the loop. */
 int tcp_server_start(struct tcp_server *server);
+
+/* What all connections hold now (buffers, and what workers hold for
+ * them): what the memory budget is checked against. Any thread. */
+size_t tcp_server_held(const struct tcp_server *server);
 
 /* An I/O loop failed and asked the main loop to quit: the server cannot
  * go on. */

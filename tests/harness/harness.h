@@ -25,6 +25,7 @@ enum {
     F_THREADS  = 1 << 4,
     F_IDLE     = 1 << 5,
     F_SHUTDOWN = 1 << 6,
+    F_BUDGET   = 1 << 7,
 };
 
 enum proto { PROTO_RAW, PROTO_FRAMED };

@@ -28,7 +28,8 @@
 struct config cfg;
 
 static const char *const feature_names[] = {
-    "raw", "framed", "multi", "emfile", "threads", "idle", "shutdown", NULL,
+    "raw", "framed", "multi", "emfile", "threads", "idle", "shutdown", "budget",
+    NULL,
 };
 
 static void usage(void)

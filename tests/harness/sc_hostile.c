@@ -1,7 +1,8 @@
 /* sc_hostile.c - hostile and unlucky clients: a header over the limit
  * behind requests that are owed replies; a client that floods its loop
  * beside one that only wants a quick answer now and then; a flood of empty
- * messages whose replies are never read.
+ * messages whose replies are never read; a crowd holding large partial
+ * messages against a memory budget; the memory a burst leaves behind.
  */
 #include "client.h"
 #include "net.h"
@@ -283,5 +284,231 @@ out:
     if (st.fd >= 0)
         net_close_rst(st.fd);
     stream_free(&st);
+    return run_result(r);
+}
+
+/* ---- a memory budget ------------------------------------------------------ */
+
+#define CROWD           100       /* connections of the crowd */
+#define CROWD_HEADER    (16u << 20) /* each announces a 16 MiB message */
+#define CROWD_BODY      (15u << 20) /* and sends 15 MiB of it */
+#define CROWD_BUDGET    "67108864"  /* -M 64 MiB */
+#define CROWD_PEAK_MIB  112       /* the server's peak RSS must stay under */
+
+/* Counts the lines of the server's stderr that contain text. */
+static int stderr_lines_with(const struct server *s, const char *text)
+{
+    char *log = slurp(s->err_path, NULL);
+    int n = 0;
+    for (const char *p = log; p && (p = strstr(p, text)) != NULL; p++)
+        n++;
+    free(log);
+    return n;
+}
+
+/* -M 64 MiB: 100 connections each announce a 16 MiB message and send 15
+ * MiB of it, then wait, while a small client does a round trip now and
+ * then. The server must close the connections holding the most, one
+ * warning line each, keep its peak RSS under 112 MiB, and serve the small
+ * client all along. */
+int sc_budget_partial_16mib(struct run *r)
+{
+    const char *args[] = { "-M", CROWD_BUDGET, NULL };
+    struct spawn sp = { .args = args };
+    long peak_limit_kb = (long)(cfg.normal ? CROWD_PEAK_MIB : 320) * 1024;
+    struct server *s;
+    int fds[CROWD], small = -1, trips = 0;
+    size_t sent[CROWD] = { 0 };
+    bool gone[CROWD] = { false };
+    static uint8_t junk[1 << 20];
+    uint64_t seed = run_seed(r);
+    long hwm = 0;
+
+    for (int i = 0; i < CROWD; i++)
+        fds[i] = -1;
+    rand_fill(&seed, junk, sizeof(junk));
+    TRY_PTR(s = run_start(r, &sp));
+    TRY(rt_connect_many(r, s->port, fds, CROWD));
+    TRY(small = rt_connect(r, s->port));
+    int64_t start = now_ms(), deadline = start + ms(T_BULK), next_trip = start;
+    int active = CROWD;
+    while (active > 0) {
+        EXPECT(r, ms_left(deadline) > 0, "%d of %d connections still sending after "
+               "%d ms", active, CROWD, ms(T_BULK));
+        hwm = proc_status_kb(s->pid, "VmHWM");
+        EXPECT(r, hwm >= 0 && hwm <= peak_limit_kb, "the server's peak RSS reached %ld "
+               "kB (limit %ld kB) with %d connections still sending their partial "
+               "16 MiB messages", hwm, peak_limit_kb, active);
+        if (now_ms() >= next_trip) {
+            TRY(rt_trip(r, small, PROTO_FRAMED, "small client", 12));
+            trips++;
+            next_trip = now_ms() + 100;
+        }
+        struct pollfd pfd[CROWD];
+        int idx[CROWD], n = 0;
+        for (int i = 0; i < CROWD; i++) {
+            if (gone[i] || sent[i] == CROWD_BODY + 4)
+                continue;
+            pfd[n] = (struct pollfd){ fds[i], POLLOUT, 0 };
+            idx[n++] = i;
+        }
+        if (n == 0)
+            break;
+        poll(pfd, (nfds_t)n, 50);
+        for (int k = 0; k < n; k++) {
+            int i = idx[k];
+            if (pfd[k].revents == 0)
+                continue;
+            if (sent[i] == 0) {
+                uint8_t h[4] = { CROWD_HEADER >> 24, (CROWD_HEADER >> 16) & 0xff,
+                                 (CROWD_HEADER >> 8) & 0xff, CROWD_HEADER & 0xff };
+                if (send(fds[i], h, 4, MSG_NOSIGNAL) == 4)
+                    sent[i] = 4;
+                continue;
+            }
+            size_t left = CROWD_BODY + 4 - sent[i];
+            ssize_t m = send(fds[i], junk, left < sizeof(junk) ? left : sizeof(junk),
+                             MSG_NOSIGNAL);
+            if (m > 0) {
+                sent[i] += (size_t)m;
+                if (sent[i] == CROWD_BODY + 4)
+                    active--;
+            } else if (m < 0 && errno != EAGAIN && errno != EINTR) {
+                gone[i] = true;                /* evicted: reset */
+                active--;
+            }
+        }
+    }
+    /* Who was closed: EOF or a reset on read. */
+    int closed = 0;
+    for (int i = 0; i < CROWD; i++) {
+        char c;
+        ssize_t m = recv(fds[i], &c, 1, MSG_DONTWAIT);
+        if (gone[i] || m == 0 || (m < 0 && errno != EAGAIN))
+            closed++;
+    }
+    TRY(rt_trip(r, small, PROTO_FRAMED, "small client, after", 19));
+    hwm = proc_status_kb(s->pid, "VmHWM");
+    EXPECT(r, hwm <= peak_limit_kb, "the server's peak RSS reached %ld kB (limit %ld kB)",
+           hwm, peak_limit_kb);
+    int warnings = stderr_lines_with(s, "over its memory budget");
+    EXPECT(r, closed > 0, "no connection was closed, yet they held %d x 15 MiB "
+           "against a 64 MiB budget", CROWD);
+    /* A connection may go by a reset the client has not seen yet. */
+    EXPECT(r, warnings >= closed && warnings <= CROWD, "%d connections closed, %d "
+           "warning lines (want one each)", closed, warnings);
+    run_note(r, "peak RSS %ld kB (limit %ld kB); %d of %d connections closed, %d warning "
+             "lines; %d round trips of the small client meanwhile, in %.1f s", hwm,
+             peak_limit_kb, closed, CROWD, warnings, trips, (now_ms() - start) / 1000.0);
+out:
+    net_close_all(fds, CROWD);
+    if (small >= 0)
+        close(small);
+    return run_result(r);
+}
+
+/* ---- after a burst ------------------------------------------------------ */
+
+#define BURST_CONNS     50
+#define BURST_MESSAGES 2000
+#define BURST_MAX_LEN  1000
+#define HELD_CONNS      200       /* connections holding a partial message */
+#define HELD_LEN  (100 << 10)     /* its size: the heap, not mmap, serves it */
+#define PINS              4       /* connections that stay open (one per loop) */
+#define BURST_SETTLE   3000       /* ms for the memory to come back */
+#define BURST_SLACK_MIB   8       /* what may stay (16 in sanitizer builds) */
+
+struct burst {
+    uint64_t seed;
+};
+
+static void fill_burst(struct stream *st, int i, void *ctx)
+{
+    struct burst *b = ctx;
+    (void)i;
+    for (int k = 0; k < BURST_MESSAGES; k++)
+        stream_add_random(st, PROTO_FRAMED, &b->seed,
+                          rand_below(&b->seed, BURST_MAX_LEN + 1));
+}
+
+/* Opens n connections and sends on each the header of a HELD_LEN message
+ * and half of it, so that the server holds a buffer of HELD_LEN for each.
+ * streams[i] gets the whole exchange, half sent. 0 or -1. */
+static int hold_partial(struct run *r, uint16_t port, struct stream *streams,
+                        int n, uint64_t *seed)
+{
+    int fds[HELD_CONNS];
+    if (rt_connect_many(r, port, fds, n) < 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        stream_init(&streams[i], fds[i]);
+        stream_add_random(&streams[i], PROTO_FRAMED, seed, HELD_LEN);
+        if (net_send_all(fds[i], streams[i].out.p, 4 + HELD_LEN / 2,
+                         now_ms() + ms(T_TRIP)) < 0)
+            return run_fail(r, "send on held connection %d: %s", i, strerror(errno));
+        streams[i].sent = 4 + HELD_LEN / 2;
+    }
+    return 0;
+}
+
+/* The load of a busy server, then none: 50 clients pipeline 2000 messages
+ * each through workers (-w 2 where the column has threads); then 200
+ * clients each hold half of a 100 KiB message while 4 more arrive and do
+ * the same (their buffers come last, above the others on the heap); then
+ * the 200 reset. The 4 stay open and hold 400 KiB. The queues, rings and
+ * heap the load made the server grow must be given back: VmRSS within
+ * 8 MiB of where it started. */
+int sc_memory_returns(struct run *r)
+{
+    const char *workers[] = { "-w", "2", NULL };
+    struct spawn sp = { .args = (cfg.features & F_THREADS) ? workers : NULL };
+    long slack_kb = (long)(cfg.normal ? BURST_SLACK_MIB : 2 * BURST_SLACK_MIB) * 1024;
+    struct burst b = { run_seed(r) };
+    static struct stream held[HELD_CONNS], pins[PINS];
+    int nheld = 0, npins = 0;
+    struct server *s;
+
+    TRY_PTR(s = run_start(r, &sp));
+    /* One round trip per thread first: each thread's first malloc makes its
+     * arena, which is no burst's doing. */
+    TRY(rt_many_trips(r, s->port, 8, ms(T_TRIP), ms(T_TRIP)));
+    long rss0 = proc_status_kb(s->pid, "VmRSS");
+    TRY(rt_streams(r, s->port, BURST_CONNS, fill_burst, &b, ms(T_BULK), ms(T_STALL)));
+    TRY(hold_partial(r, s->port, held, HELD_CONNS, &b.seed));
+    nheld = HELD_CONNS;
+    TRY(hold_partial(r, s->port, pins, PINS, &b.seed));
+    npins = PINS;
+    for (int i = 0; i < HELD_CONNS; i++) {
+        net_close_rst(held[i].fd);             /* the server frees their buffers */
+        stream_free(&held[i]);
+    }
+    nheld = 0;
+    long peak = proc_status_kb(s->pid, "VmHWM");
+    long rss = -1;
+    int64_t start = now_ms(), deadline = start + ms(BURST_SETTLE);
+    for (;;) {
+        rss = proc_status_kb(s->pid, "VmRSS");
+        if ((rss >= 0 && rss <= rss0 + slack_kb) || ms_left(deadline) == 0)
+            break;
+        poll(NULL, 0, 50);             /* a short step while awaiting the release */
+    }
+    EXPECT(r, rss0 > 0 && rss > 0, "cannot read /proc/%d/status", (int)s->pid);
+    EXPECT(r, rss <= rss0 + slack_kb, "VmRSS %ld kB %d ms after the load was gone, "
+           "%ld kB before it (peak %ld kB): more than %ld kB kept", rss,
+           ms(BURST_SETTLE), rss0, peak, slack_kb);
+    run_note(r, "VmRSS %ld kB before the load, peak %ld kB, %ld kB %lld ms after it "
+             "(4 connections still holding 400 KiB)", rss0, peak, rss,
+             (long long)(now_ms() - start));
+    TRY(pump(r, pins, PINS, ms(T_BULK), ms(T_STALL)));
+    TRY(rt_fresh_trip(r, s->port, PROTO_FRAMED, "after the load"));
+out:
+    for (int i = 0; i < nheld; i++) {
+        close(held[i].fd);
+        stream_free(&held[i]);
+    }
+    for (int i = 0; i < npins; i++) {
+        close(pins[i].fd);
+        stream_free(&pins[i]);
+    }
     return run_result(r);
 }

@@ -27,6 +27,8 @@ const struct scenario scenarios[] = {
     { "oversize_flush",       sc_oversize_flush,       F_FRAMED,   S_FRAMED },
     { "fair_neighbour",       sc_fair_neighbour,       F_FRAMED,   S_FRAMED },
     { "flood_unread",         sc_flood_unread,         F_FRAMED,   S_FRAMED },
+    { "budget_partial_16mib", sc_budget_partial_16mib, F_BUDGET,   S_FRAMED },
+    { "memory_returns",       sc_memory_returns,       F_BUDGET,   S_FRAMED | S_NORMAL_ONLY },
     { "threads_t2w2",         sc_threads_t2w2,         F_THREADS,  0 },
     { "threads_t2w0",         sc_threads_t2w0,         F_THREADS,  0 },
     { "idle_reap",            sc_idle_reap,            F_IDLE,     0 },

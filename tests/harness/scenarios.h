@@ -38,6 +38,8 @@ int sc_threads_t2w0(struct run *r);
 int sc_oversize_flush(struct run *r);
 int sc_fair_neighbour(struct run *r);
 int sc_flood_unread(struct run *r);
+int sc_budget_partial_16mib(struct run *r);
+int sc_memory_returns(struct run *r);
 
 /* sc_life.c */
 int sc_idle_reap(struct run *r);

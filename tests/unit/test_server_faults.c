@@ -41,6 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buffer.h"
+#include "codec.h"
 #include "connection.h"
 #include "echo_server.h"
 #include "event_loop.h"
@@ -303,6 +305,223 @@ START_TEST(lost_end_of_a_reply_closes_a_half_closed_connection)
     ck_assert_int_eq(read(sv[1], &c, 1), 0);   /* the client sees EOF */
     close(sv[1]);
     event_loop_free(le.loop);
+}
+END_TEST
+
+/* ---- the memory budget ---------------------------------------------------- */
+
+/* An in-process server for the budget tests: the test's thread runs the
+ * main loop, a client thread does the talking and quits the loop. */
+struct budget_run {
+    struct event_loop *loop;
+    struct echo_server *es;
+    uint16_t port;
+};
+
+static int connect_to(uint16_t port)
+{
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    return fd;
+}
+
+/* Sends the header of a message of len bytes and 1000 bytes of it. */
+static void send_partial(int fd, uint32_t len)
+{
+    static char part[4 + 1000];
+    uint32_t n = htonl(len);
+    memcpy(part, &n, 4);
+    ck_assert_int_eq(send(fd, part, sizeof(part), MSG_NOSIGNAL), (ssize_t)sizeof(part));
+}
+
+/* Waits until what the connections hold is at least want bytes. */
+static bool held_reaches(const struct echo_server *es, size_t want)
+{
+    double deadline = now_s() + 5;
+    while (echo_server_held(es) < want && now_s() < deadline)
+        sleep_ms(1);
+    return echo_server_held(es) >= want;
+}
+
+/* Whether the server closed fd: EOF or a reset within 3 s. */
+static bool closed_by_server(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    if (poll(&p, 1, 3000) <= 0)
+        return false;
+    char c;
+    return read(fd, &c, 1) <= 0;
+}
+
+struct eviction {
+    struct budget_run *run;
+    bool order_ok;                 /* the biggest went, the others stayed */
+    char detail[200];
+};
+
+static void *eviction_client(void *arg)
+{
+    struct eviction *ev = arg;
+    struct budget_run *br = ev->run;
+    int big = connect_to(br->port), small = connect_to(br->port),
+        newest = connect_to(br->port);
+    /* 2 MiB first, then 1 MiB (3 MiB and their headers: under the budget),
+     * then 1.5 MiB: over. The one to go is the biggest, not the newest. */
+    send_partial(big, 2u << 20);
+    bool ok = held_reaches(br->es, 2u << 20);
+    send_partial(small, 1u << 20);
+    ok = ok && held_reaches(br->es, 3u << 20);
+    send_partial(newest, 3u << 19);
+    bool big_gone = ok && closed_by_server(big);
+    struct pollfd p[2] = { { small, POLLIN, 0 }, { newest, POLLIN, 0 } };
+    bool others_stay = poll(p, 2, 300) == 0;
+    ev->order_ok = big_gone && others_stay;
+    snprintf(ev->detail, sizeof(ev->detail), "held reached: %d, the 2 MiB one closed: "
+             "%d, the others open: %d, held now %zu", ok, big_gone, others_stay,
+             echo_server_held(br->es));
+    close(big);
+    close(small);
+    close(newest);
+    event_loop_quit(br->loop);
+    return NULL;
+}
+
+static void budget_start(struct budget_run *br, size_t budget, int io_threads,
+                         int workers)
+{
+    struct tcp_server_options opts = { .max_payload = 16u << 20,
+                                       .io_threads = io_threads,
+                                       .idle_seconds = 60,
+                                       .memory_budget = budget };
+    struct inet_address addr = any_port();
+    br->loop = event_loop_new();
+    ck_assert_ptr_nonnull(br->loop);
+    br->es = echo_server_new(br->loop, &addr, &opts, workers);
+    ck_assert_ptr_nonnull(br->es);
+    struct inet_address bound;
+    ck_assert_int_eq(echo_server_local_address(br->es, &bound), 0);
+    ck_assert_int_eq(echo_server_start(br->es), 0);
+    br->port = inet_address_port(&bound);
+}
+
+static void budget_stop(struct budget_run *br)
+{
+    echo_server_free(br->es);
+    event_loop_free(br->loop);
+}
+
+START_TEST(eviction_takes_the_biggest_first)
+{
+    static struct budget_run br;
+    static struct eviction ev = { .run = &br };
+    budget_start(&br, (3u << 20) + 4096, 0, 0);  /* 3 MiB and some headroom */
+    capture_start();
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, eviction_client, &ev), 0);
+    ck_assert_int_eq(event_loop_run(br.loop), 0);
+    pthread_join(th, NULL);
+    budget_stop(&br);
+    char *log = capture_end();
+    ck_assert_msg(ev.order_ok, "%s; log: %s", ev.detail, log);
+    /* The buffer reserved for the 2 MiB message: header and prepend area. */
+    char want[128];
+    snprintf(want, sizeof(want), "holds %u bytes, the most while the server is "
+             "over its memory budget", BUFFER_PREPEND + CODEC_HEADER_LEN + (2u << 20));
+    ck_assert_msg(count_lines_with(log, want) == 1, "want \"%s\"; log: %s", want, log);
+    ck_assert_int_eq(count_lines_with(log, "over its memory budget"), 1);
+    free(log);
+}
+END_TEST
+
+/* A flood of empty messages through a worker, replies read as they come:
+ * the jobs pile up in the worker, and what the server counts for them
+ * must follow what they really take from the heap. */
+struct follow {
+    struct budget_run *run;
+    size_t base;                   /* heap in use before the flood */
+    size_t heap_peak, held_peak;   /* sampled every 100 us */
+    atomic_bool done;
+    char err[120];
+};
+
+static void *follow_sampler(void *arg)
+{
+    struct follow *f = arg;
+    while (!atomic_load(&f->done)) {
+        size_t heap = heap_in_use(), held = echo_server_held(f->run->es);
+        if (heap > f->base && heap - f->base > f->heap_peak)
+            f->heap_peak = heap - f->base;
+        if (held > f->held_peak)
+            f->held_peak = held;
+        usleep(100);
+    }
+    return NULL;
+}
+
+static void *follow_client(void *arg)
+{
+    enum { MESSAGES = 200000 };
+    struct follow *f = arg;
+    static char out[4 * 4096], in[65536];
+    memset(out, 0, sizeof(out));               /* empty messages */
+    int fd = connect_to(f->run->port);
+    size_t sent = 0, got = 0, want = (size_t)MESSAGES * 10;
+    double deadline = now_s() + 30;
+    while (got < want && now_s() < deadline) {
+        struct pollfd p = { fd, POLLIN | (sent < (size_t)MESSAGES * 4 ? POLLOUT : 0), 0 };
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        if (p.revents & POLLOUT) {
+            size_t left = (size_t)MESSAGES * 4 - sent;
+            ssize_t n = send(fd, out, left < sizeof(out) ? left : sizeof(out),
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0)
+                sent += (size_t)n;
+        }
+        if (p.revents & POLLIN) {
+            ssize_t n = recv(fd, in, sizeof(in), MSG_DONTWAIT);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+    }
+    if (got < want)
+        snprintf(f->err, sizeof(f->err), "%zu of %zu reply bytes", got, want);
+    close(fd);
+    atomic_store(&f->done, true);
+    /* The server closes its end and gives everything back. */
+    deadline = now_s() + 3;
+    while (echo_server_held(f->run->es) != 0 && now_s() < deadline)
+        sleep_ms(1);
+    event_loop_quit(f->run->loop);
+    return NULL;
+}
+
+START_TEST(what_is_counted_follows_the_heap)
+{
+    static struct budget_run br;
+    static struct follow f = { .run = &br };
+    budget_start(&br, 0, 0, 1);                /* no budget: count only */
+    atomic_init(&f.done, false);
+    f.base = heap_in_use();
+    pthread_t sampler, client;
+    ck_assert_int_eq(pthread_create(&sampler, NULL, follow_sampler, &f), 0);
+    ck_assert_int_eq(pthread_create(&client, NULL, follow_client, &f), 0);
+    ck_assert_int_eq(event_loop_run(br.loop), 0);
+    pthread_join(client, NULL);
+    pthread_join(sampler, NULL);
+    size_t held_after = echo_server_held(br.es);
+    budget_stop(&br);
+    ck_assert_msg(f.err[0] == '\0', "%s", f.err);
+    /* The jobs piled up: each empty message held about 200 bytes. */
+    ck_assert_msg(f.held_peak >= 16 * 1024, "counted at most %zu bytes", f.held_peak);
+    ck_assert_msg(f.heap_peak <= 2 * f.held_peak + (256u << 10), "the heap grew by "
+                  "up to %zu bytes while the server counted at most %zu", f.heap_peak,
+                  f.held_peak);
+    ck_assert_uint_eq(held_after, 0);          /* all given back */
 }
 END_TEST
 
@@ -622,6 +841,12 @@ Suite *unit_suite(void)
     tcase_add_test(tc, new_fails_cleanly_at_every_call);
     tcase_add_test(tc, io_loop_whose_wait_fails_stops_the_server);
     tcase_add_test(tc, lost_end_of_a_reply_closes_a_half_closed_connection);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("budget");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, eviction_takes_the_biggest_first);
+    tcase_add_test(tc, what_is_counted_follows_the_heap);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("sessions");
