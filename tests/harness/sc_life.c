@@ -177,10 +177,9 @@ int sc_trickle_sender(struct run *r)
         EXPECT(r, stream_recv(&honest) >= 0 && !honest.eof, "the honest sender was "
                "closed after %.1f s: %s", (now_ms() - t0) / 1000.0,
                honest.failed ? honest.err : "EOF");
-        char c;
-        ssize_t got = recv(trickle, &c, 1, MSG_DONTWAIT);
-        EXPECT(r, got <= 0, "the trickling sender got a reply");
-        if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR))
+        int c = silent_closed(trickle);
+        EXPECT(r, c >= 0, "the trickling sender got a reply");
+        if (c == 1)
             closed_at = now_ms() - t0;
     }
     EXPECT(r, closed_at >= 0, "the trickling sender is still open after %d ms (-i 2; "
