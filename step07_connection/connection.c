@@ -26,7 +26,7 @@ struct connection {
     bool peer_closed;              /* read saw EOF: close once output is out */
     bool discarding;               /* protocol error: input is read and dropped */
     bool write_shut;               /* FIN sent after the last reply owed */
-    bool in_read;                  /* handle_messages() runs: replies wait for it */
+    bool in_batch;                 /* a batch runs (handle_messages): replies wait for it */
     bool reading_paused;           /* output above CONN_HIGH_WATER */
     conn_message_callback message_callback;
     void *message_ctx;             /* for message_callback; not owned */
@@ -117,7 +117,7 @@ static void flush_output(struct connection *conn)
             return;
         }
     }
-    if (conn->reading_paused && !conn->in_read)
+    if (conn->reading_paused && !conn->in_batch)
         resume_reading(conn);
 }
 
@@ -226,7 +226,7 @@ static void handle_messages(struct connection *conn, struct buffer *in,
         buffer_free(&conn->output);
         buffer_lend(&conn->output, replies, CONN_STACK_REPLIES);
     }
-    conn->in_read = true;
+    conn->in_batch = true;
     for (;;) {
         decode_messages(conn, in);
         if (conn->closed || conn->discarding || !over_high_water(conn))
@@ -241,7 +241,7 @@ static void handle_messages(struct connection *conn, struct buffer *in,
         conn_close(conn);                      /* ENOMEM */
     if (!conn->closed)
         flush_output(conn);
-    conn->in_read = false;
+    conn->in_batch = false;
     if (!lent)
         return;
     if (conn->closed)
@@ -502,6 +502,6 @@ void conn_send_message(struct connection *conn, const struct iovec *parts,
     }
     /* Inside handle_read the batch's replies go out in one write after the
      * batch; while EPOLLOUT is awaited, handle_write sends them. */
-    if (!conn->in_read && !channel_is_writing(&conn->channel))
+    if (!conn->in_batch && !channel_is_writing(&conn->channel))
         flush_output(conn);
 }

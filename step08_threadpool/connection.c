@@ -32,7 +32,7 @@ struct connection {
     bool peer_closed;              /* read saw EOF: close once output is out */
     bool discarding;               /* protocol error: input is read and dropped */
     bool write_shut;               /* FIN sent after the last reply owed */
-    bool in_read;                  /* handle_messages() runs: replies wait for it */
+    bool in_batch;                 /* a batch runs (handle_messages): replies wait for it */
     bool reading_paused;           /* backlog above CONN_HIGH_WATER */
     bool broken;                   /* a reply was lost: close, send no more */
     conn_message_callback message_callback;
@@ -176,7 +176,7 @@ static void flush_output(struct connection *conn)
             return;
         }
     }
-    if (conn->reading_paused && !conn->in_read && conn->async_cost == 0)
+    if (conn->reading_paused && !conn->in_batch && conn->async_cost == 0)
         resume_soon(conn);
 }
 
@@ -296,7 +296,7 @@ static void handle_messages(struct connection *conn, struct buffer *in,
         buffer_free(&conn->output);
         buffer_lend(&conn->output, replies, CONN_STACK_REPLIES);
     }
-    conn->in_read = true;
+    conn->in_batch = true;
     for (;;) {
         pthread_mutex_unlock(&conn->lock);
         decode_messages(conn, in);
@@ -313,7 +313,7 @@ static void handle_messages(struct connection *conn, struct buffer *in,
         close_locked(conn);                    /* ENOMEM */
     if (!conn->closed)
         flush_output(conn);
-    conn->in_read = false;
+    conn->in_batch = false;
     if (!lent)
         return;
     if (conn->closed)
@@ -597,7 +597,7 @@ void conn_send_message(struct connection *conn, const struct iovec *parts,
         buffer_free(&conn->output);
         conn->broken = true;
         close_soon(conn);
-    } else if (!conn->in_read && !channel_is_writing(&conn->channel)) {
+    } else if (!conn->in_batch && !channel_is_writing(&conn->channel)) {
         /* Inside handle_read the batch's replies go out in one write after
          * the batch; while EPOLLOUT is awaited, handle_write sends them. */
         flush_output(conn);
@@ -621,7 +621,7 @@ void conn_end_async(struct connection *conn, size_t cost)
     conn->async_cost -= cost;
     /* The last reply a half-closed peer was owed, or the end of the
      * back-pressure: flush_output decides. */
-    if (!conn->closed && !conn->in_read)
+    if (!conn->closed && !conn->in_batch)
         flush_output(conn);
     pthread_mutex_unlock(&conn->lock);
 }

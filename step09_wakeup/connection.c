@@ -31,7 +31,7 @@ struct connection {
     bool peer_closed;              /* read saw EOF: close once output is out */
     bool discarding;               /* protocol error: input is read and dropped */
     bool write_shut;               /* FIN sent after the last reply owed */
-    bool in_read;                  /* handle_messages() runs: replies wait for it */
+    bool in_batch;                 /* a batch runs (handle_messages): replies wait for it */
     bool reading_paused;           /* backlog above CONN_HIGH_WATER */
     atomic_bool broken;            /* another thread lost a reply: close */
     struct loop_notice check;      /* posted to the loop when broken is set */
@@ -160,7 +160,7 @@ static void flush_output(struct connection *conn)
             return;
         }
     }
-    if (conn->reading_paused && !conn->in_read && conn->async_cost == 0)
+    if (conn->reading_paused && !conn->in_batch && conn->async_cost == 0)
         resume_reading(conn);
 }
 
@@ -270,7 +270,7 @@ static void handle_messages(struct connection *conn, struct buffer *in,
         buffer_free(&conn->output);
         buffer_lend(&conn->output, replies, CONN_STACK_REPLIES);
     }
-    conn->in_read = true;
+    conn->in_batch = true;
     for (;;) {
         decode_messages(conn, in);
         if (conn->closed || conn->discarding || !over_high_water(conn))
@@ -285,7 +285,7 @@ static void handle_messages(struct connection *conn, struct buffer *in,
         conn_close(conn);                      /* ENOMEM */
     if (!conn->closed)
         flush_output(conn);
-    conn->in_read = false;
+    conn->in_batch = false;
     if (!lent)
         return;
     if (conn->closed)
@@ -497,7 +497,7 @@ int conn_fd(const struct connection *conn)
  * will (one write for all its replies) or EPOLLOUT is awaited. */
 static void output_appended(struct connection *conn)
 {
-    if (!conn->in_read && !channel_is_writing(&conn->channel))
+    if (!conn->in_batch && !channel_is_writing(&conn->channel))
         flush_output(conn);
 }
 
@@ -672,7 +672,7 @@ static void end_async_in_loop(struct connection *conn, size_t cost)
         return;
     /* The last reply a half-closed peer was owed, or the end of the
      * back-pressure: flush_output decides. */
-    if (!conn->closed && !conn->in_read)
+    if (!conn->closed && !conn->in_batch)
         flush_output(conn);
 }
 
