@@ -170,8 +170,7 @@ fail:
     return -1;
 }
 
-/* Stops every I/O loop and joins its thread. The calling thread takes the
- * loops over: what they hold is closed and freed here. */
+/* Stops every I/O loop and joins its thread. */
 static void stop_io_loops(struct tcp_server *server)
 {
     if (server->io_pool) {
@@ -180,9 +179,6 @@ static void stop_io_loops(struct tcp_server *server)
                 event_loop_quit(server->io_loops[i]);
         thread_pool_free(server->io_pool);     /* joins */
         server->io_pool = NULL;
-        for (int i = 0; i < server->options.io_threads; i++)
-            if (server->io_loops[i])
-                event_loop_adopt(server->io_loops[i]);
     }
 }
 
@@ -221,7 +217,13 @@ void tcp_server_free(struct tcp_server *server)
     if (!server)
         return;
     tcp_server_stop(server);
-    /* Every thread that could touch a connection is gone: close them here. */
+    /* Every thread that could touch a connection is gone (the workers are
+     * joined before this, echo_server_free): this thread takes the loops
+     * over, and closes what they hold. */
+    if (server->io_loops)
+        for (int i = 0; i < server->options.io_threads; i++)
+            if (server->io_loops[i])
+                event_loop_adopt(server->io_loops[i]);
     for (size_t fd = 0; fd < server->nconns; fd++)
         if (server->conns[fd])
             conn_close(server->conns[fd]);     /* drops the table's reference */
