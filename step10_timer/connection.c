@@ -30,7 +30,9 @@ struct connection {
     bool closed;                   /* conn_close() ran */
     bool peer_closed;              /* read saw EOF: close once output is out */
     bool discarding;               /* protocol error: input is read and dropped */
+    bool shutdown_asked;           /* conn_shutdown(): FIN once output is out */
     bool write_shut;               /* FIN sent after the last reply owed */
+    bool pause_on_output;          /* output above CONN_HIGH_WATER pauses reading */
     bool in_batch;                 /* a batch runs (handle_messages): replies wait for it */
     bool reading_paused;           /* backlog above CONN_HIGH_WATER */
     atomic_bool broken;            /* another thread lost a reply: close */
@@ -173,7 +175,8 @@ static void resume_reading(struct connection *conn);
  * queue behind these. */
 static bool over_high_water(const struct connection *conn)
 {
-    return buffer_readable(&conn->output) + conn->async_cost > CONN_HIGH_WATER ||
+    return (conn->pause_on_output &&
+            buffer_readable(&conn->output) + conn->async_cost > CONN_HIGH_WATER) ||
            conn->async_cost > CONN_ASYNC_HIGH_WATER;
 }
 
@@ -209,7 +212,8 @@ static void flush_output(struct connection *conn)
         conn_close(conn);
         return;
     }
-    if (conn->discarding && !conn->write_shut && conn->async_jobs == 0) {
+    if ((conn->discarding || conn->shutdown_asked) && !conn->write_shut &&
+        conn->async_jobs == 0) {
         conn->write_shut = true;
         if (socket_shutdown_write(&conn->sock) < 0) {
             conn_close(conn);                  /* ENOTCONN: reset meanwhile */
@@ -488,6 +492,7 @@ struct connection *conn_new(struct event_loop *loop, struct socket *sock,
     atomic_init(&conn->refs, 1);
     atomic_init(&conn->broken, false);
     atomic_init(&conn->evict_mark, 0);
+    conn->pause_on_output = true;
     atomic_init(&conn->held, 0);
     conn->loop = loop;
     conn->sock = *sock;
@@ -827,6 +832,40 @@ void conn_send_message(struct connection *conn, const struct iovec *parts,
         return;
     }
     output_appended(conn);
+}
+
+void conn_set_pause_on_output(struct connection *conn, bool on)
+{
+    conn->pause_on_output = on;
+}
+
+void conn_begin_batch(struct connection *conn)
+{
+    event_loop_assert_in_loop_thread(conn->loop);
+    conn->in_batch = true;
+}
+
+void conn_end_batch(struct connection *conn)
+{
+    event_loop_assert_in_loop_thread(conn->loop);
+    conn->in_batch = false;
+    if (!conn->closed && !channel_is_writing(&conn->channel))
+        flush_output(conn);
+    account(conn);
+}
+
+void conn_shutdown(struct connection *conn)
+{
+    event_loop_assert_in_loop_thread(conn->loop);
+    conn->shutdown_asked = true;
+    if (!conn->closed)
+        output_appended(conn);                 /* the FIN, if all is out */
+    account(conn);
+}
+
+size_t conn_output_pending(const struct connection *conn)
+{
+    return buffer_readable(&conn->output);
 }
 
 void conn_begin_async(struct connection *conn, size_t cost)

@@ -1,4 +1,5 @@
-/* connection.h - the Connection class: one accepted TCP connection.
+/* connection.h - the Connection class: one TCP connection, accepted by a
+ * server (tcp_server) or made by a client (tcp_client).
  *
  * A connection owns its socket, its channel and two Buffers. On readable it
  * reads what the socket has, cuts the input into framed messages (codec.h)
@@ -36,6 +37,7 @@
 #ifndef CONNECTION_H
 #define CONNECTION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -125,6 +127,27 @@ void conn_begin_async(struct connection *conn, size_t cost);
 /* The reply for such a message was sent (or dropped); cost as given to
  * conn_begin_async(). Any thread. */
 void conn_end_async(struct connection *conn, size_t cost);
+
+/* Whether the connection stops reading while more than CONN_HIGH_WATER
+ * bytes wait to be sent (on by default). A server's output is its replies
+ * to what it reads, so stopping is back-pressure. A client's output is its
+ * requests: if it stopped reading the replies, and the server stopped
+ * reading the requests for the same reason, neither would move. Call
+ * before conn_establish(). */
+void conn_set_pause_on_output(struct connection *conn, bool on);
+
+/* Messages sent from conn_begin_batch() to conn_end_batch() are written
+ * together at the end, as the replies to one read are. Loop thread. */
+void conn_begin_batch(struct connection *conn);
+void conn_end_batch(struct connection *conn);
+
+/* Sends FIN once the output is out (a half-close): the connection goes on
+ * reading, and ends when the peer closes. Nothing may be sent after it.
+ * Loop thread. */
+void conn_shutdown(struct connection *conn);
+
+/* Bytes waiting to be sent. Loop thread. */
+size_t conn_output_pending(const struct connection *conn);
 
 /* Ends the connection now: out of the loop, then the close callback.
  * Pending output is dropped. Idempotent. Loop thread. */

@@ -413,6 +413,7 @@ int event_loop_run(struct event_loop *loop)
         loop->now_ms = timestamp_now_ms();
         run_tasks(loop);
     }
+    atomic_store(&loop->quit, false);          /* taken: it may run again */
     return 0;
 }
 

@@ -54,7 +54,8 @@ struct event_loop *event_loop_new(void);       /* NULL with errno on failure */
 void event_loop_free(struct event_loop *loop);
 
 /* Waits for events and dispatches them, then runs queued tasks, until
- * event_loop_quit(). Returns 0, or -1 with errno if waiting fails. */
+ * event_loop_quit(). Returns 0, or -1 with errno if waiting fails. The
+ * quit is taken on the way out: the loop may be run again. */
 int event_loop_run(struct event_loop *loop);
 
 /* Makes event_loop_run() return after the current round. Any thread: a

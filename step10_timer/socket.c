@@ -91,3 +91,29 @@ int socket_shutdown_write(struct socket *s)
 {
     return shutdown(s->fd, SHUT_WR);
 }
+
+int socket_connect(struct socket *s, const struct inet_address *addr)
+{
+    if (connect(s->fd, (const struct sockaddr *)&addr->sin, sizeof(addr->sin)) == 0)
+        return 0;
+    /* Interrupted, a non-blocking connect goes on in the background:
+     * calling connect() again would only say EALREADY. */
+    if (errno == EINTR)
+        errno = EINPROGRESS;
+    return -1;
+}
+
+int socket_error(struct socket *s)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        return errno;
+    return err;
+}
+
+int socket_peer_address(const struct socket *s, struct inet_address *addr)
+{
+    socklen_t len = sizeof(addr->sin);
+    return getpeername(s->fd, (struct sockaddr *)&addr->sin, &len);
+}

@@ -46,4 +46,17 @@ int socket_local_address(const struct socket *s, struct inet_address *addr);
 /* Sends FIN: the peer reads EOF, and we may still read what it sends. */
 int socket_shutdown_write(struct socket *s);
 
+/* Starts connecting a non-blocking socket to addr: 0 if it connected at
+ * once, else -1 with errno. EINPROGRESS means the handshake goes on: the
+ * socket turns writable when it is over, and socket_error() says how it
+ * went. */
+int socket_connect(struct socket *s, const struct inet_address *addr);
+
+/* Takes the socket's pending error (SO_ERROR): 0 if there is none, or the
+ * errno value (the errno of getsockopt() if even that fails). */
+int socket_error(struct socket *s);
+
+/* The address of the peer (getpeername). */
+int socket_peer_address(const struct socket *s, struct inet_address *addr);
+
 #endif

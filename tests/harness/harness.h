@@ -26,6 +26,7 @@ enum {
     F_IDLE     = 1 << 5,
     F_SHUTDOWN = 1 << 6,
     F_BUDGET   = 1 << 7,
+    F_CLIENT   = 1 << 8,
 };
 
 enum proto { PROTO_RAW, PROTO_FRAMED };

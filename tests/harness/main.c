@@ -29,7 +29,7 @@ struct config cfg;
 
 static const char *const feature_names[] = {
     "raw", "framed", "multi", "emfile", "threads", "idle", "shutdown", "budget",
-    NULL,
+    "client", NULL,
 };
 
 static void usage(void)

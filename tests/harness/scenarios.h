@@ -41,6 +41,13 @@ int sc_flood_unread(struct run *r);
 int sc_budget_partial_16mib(struct run *r);
 int sc_memory_returns(struct run *r);
 
+/* sc_client.c */
+int sc_client_lines_10000(struct run *r);
+int sc_client_refused(struct run *r);
+int sc_client_server_closes(struct run *r);
+int sc_client_retry(struct run *r);
+int sc_client_pipelines(struct run *r);
+
 /* sc_life.c */
 int sc_idle_reap(struct run *r);
 int sc_slow_reader_not_idle(struct run *r);

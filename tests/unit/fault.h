@@ -76,7 +76,7 @@ enum fault_sym {
     F_epoll_create1, F_epoll_ctl, F_epoll_wait,
     F_eventfd, F_timerfd_create, F_timerfd_settime, F_signalfd,
     F_socket, F_setsockopt, F_bind, F_listen, F_accept4, F_getsockname,
-    F_pthread_create, F_sigprocmask,
+    F_pthread_create, F_sigprocmask, F_connect, F_getsockopt,
     F_NSYMS
 };
 #define FAULT(sym) (1u << F_##sym)
@@ -86,7 +86,7 @@ static const char *const fault_names[F_NSYMS] = {
     "epoll_create1", "epoll_ctl", "epoll_wait",
     "eventfd", "timerfd_create", "timerfd_settime", "signalfd",
     "socket", "setsockopt", "bind", "listen", "accept4", "getsockname",
-    "pthread_create", "sigprocmask",
+    "pthread_create", "sigprocmask", "connect", "getsockopt",
 };
 
 #define FAULT_RULES 4
