@@ -160,6 +160,47 @@ static char *client_stderr(const struct client_proc *c, bool *sanitizer)
     return text;
 }
 
+/* A port nobody listens on: bound to port 0, then closed. 0, or -1
+ * (recorded). */
+static int free_port(struct run *r, uint16_t *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = { .sin_family = AF_INET,
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(sin);
+    int ok = fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+             getsockname(fd, (struct sockaddr *)&sin, &len) == 0;
+    int err = errno;
+    if (fd >= 0)
+        close(fd);
+    if (!ok)
+        return run_fail(r, "a free port: %s", strerror(err));
+    *port = ntohs(sin.sin_port);
+    return 0;
+}
+
+/* After the client exited: no sanitizer report, the exit status wanted,
+ * and (want not NULL) exactly want on stdout. 0, or -1 (recorded). *err
+ * gets its stderr. */
+static int client_check(struct run *r, struct client_proc *c, int status,
+                        const struct bytes *want, char **err)
+{
+    bool sanitizer;
+    char st[96];
+    *err = client_stderr(c, &sanitizer);
+    if (sanitizer)
+        return run_fail(r, "sanitizer report in %s", c->err_path);
+    if (!WIFEXITED(c->status) || WEXITSTATUS(c->status) != status)
+        return run_fail(r, "client: %s, want exit status %d (stderr: %.200s)",
+                        status_str(c->status, st, sizeof(st)), status,
+                        *err ? *err : "");
+    if (want && (c->stdout_text.len != want->len ||
+                 memcmp(c->stdout_text.p, want->p, want->len) != 0))
+        return run_fail(r, "client printed %zu bytes, want %zu: every reply, in "
+                        "order", c->stdout_text.len, want->len);
+    return 0;
+}
+
 /* "line K" for K = 1..n, one a line; the replies the column owes. */
 static void make_lines(int n, struct bytes *in, struct bytes *want)
 {
@@ -178,23 +219,14 @@ int sc_client_lines_10000(struct run *r)
     struct client_proc c = { .in = -1, .out = -1 };
     struct bytes in = { 0 }, want = { 0 };
     struct server *s;
-    char st[96], *err = NULL;
-    bool sanitizer;
+    char *err = NULL;
 
     make_lines(LINES, &in, &want);
     TRY_PTR(s = run_start(r, NULL));
     TRY(client_start(r, &c, s->port, NULL));
     EXPECT(r, client_pump(&c, &in, false, ms(T_BULK)), "the client did not exit "
            "within %d ms (%zu bytes printed)", ms(T_BULK), c.stdout_text.len);
-    err = client_stderr(&c, &sanitizer);
-    EXPECT(r, !sanitizer, "sanitizer report in %s", c.err_path);
-    EXPECT(r, WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "client: %s, want "
-           "exit status 0 (stderr: %.200s)", status_str(c.status, st, sizeof(st)),
-           err ? err : "");
-    EXPECT(r, c.stdout_text.len == want.len &&
-           memcmp(c.stdout_text.p, want.p, want.len) == 0, "client printed %zu "
-           "bytes, want %zu: the %d replies in order", c.stdout_text.len, want.len,
-           LINES);
+    TRY(client_check(r, &c, 0, &want, &err));
     run_note(r, "%d replies in order, exit 0", LINES);
 out:
     free(err);
@@ -207,30 +239,16 @@ out:
 int sc_client_refused(struct run *r)
 {
     struct client_proc c = { .in = -1, .out = -1 };
-    char st[96], *err = NULL;
-    bool sanitizer;
-    /* A port nobody listens on: bound, then closed. */
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sin = { .sin_family = AF_INET,
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof(sin);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-        getsockname(fd, (struct sockaddr *)&sin, &len) < 0) {
-        run_fail(r, "a free port: %s", strerror(errno));
-        goto out;
-    }
-    close(fd);
-    fd = -1;
     struct bytes in = { 0 };
+    char *err = NULL;
+    uint16_t port;
+
     bytes_add(&in, "hello\n", 6);
-    TRY(client_start(r, &c, ntohs(sin.sin_port), NULL));
-    bool exited = client_pump(&c, &in, false, ms(T_EXIT));
-    bytes_free(&in);
-    EXPECT(r, exited, "the client did not exit within %d ms", ms(T_EXIT));
-    err = client_stderr(&c, &sanitizer);
-    EXPECT(r, !sanitizer, "sanitizer report in %s", c.err_path);
-    EXPECT(r, WIFEXITED(c.status) && WEXITSTATUS(c.status) == 1, "client: %s, want "
-           "exit status 1", status_str(c.status, st, sizeof(st)));
+    TRY(free_port(r, &port));
+    TRY(client_start(r, &c, port, NULL));
+    EXPECT(r, client_pump(&c, &in, false, ms(T_EXIT)), "the client did not exit "
+           "within %d ms", ms(T_EXIT));
+    TRY(client_check(r, &c, 1, NULL, &err));
     EXPECT(r, err && count_lines(err) == 1 && strstr(err, "refused"), "stderr: %d "
            "lines, want one that says refused: '%.200s'", err ? count_lines(err) : 0,
            err ? err : "");
@@ -239,10 +257,9 @@ int sc_client_refused(struct run *r)
     first_line(err, line, sizeof(line));
     run_note(r, "'%s'", line);
 out:
-    if (fd >= 0)
-        close(fd);
     free(err);
     client_end(&c);
+    bytes_free(&in);
     return run_result(r);
 }
 
@@ -311,37 +328,21 @@ int sc_client_retry(struct run *r)
     struct bytes in = { 0 }, want = { 0 };
     struct server *s;
     char st[96], portstr[8], *err = NULL;
-    bool sanitizer;
+    uint16_t port;
 
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sin = { .sin_family = AF_INET,
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof(sin);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-        getsockname(fd, (struct sockaddr *)&sin, &len) < 0) {
-        run_fail(r, "a free port: %s", strerror(errno));
-        goto out;
-    }
-    close(fd);
+    TRY(free_port(r, &port));
     make_lines(3, &in, &want);
-    TRY(client_start(r, &c, ntohs(sin.sin_port), "-r"));
+    TRY(client_start(r, &c, port, "-r"));
     EXPECT(r, !client_pump(&c, &in, true, 1000), "the client exited before the "
            "server started: %s", status_str(c.status, st, sizeof(st)));
-    snprintf(portstr, sizeof(portstr), "%u", ntohs(sin.sin_port));
+    snprintf(portstr, sizeof(portstr), "%u", port);
     struct spawn sp = { .port = portstr };
     TRY_PTR(s = run_start(r, &sp));
     close(c.in);
     c.in = -1;
     EXPECT(r, client_pump(&c, NULL, false, ms(8000)), "the client did not finish "
            "within %d ms of the server's start", ms(8000));
-    err = client_stderr(&c, &sanitizer);
-    EXPECT(r, !sanitizer, "sanitizer report in %s", c.err_path);
-    EXPECT(r, WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "client: %s, want "
-           "exit status 0 (stderr: %.200s)", status_str(c.status, st, sizeof(st)),
-           err ? err : "");
-    EXPECT(r, c.stdout_text.len == want.len &&
-           memcmp(c.stdout_text.p, want.p, want.len) == 0, "client printed %zu bytes, "
-           "want %zu", c.stdout_text.len, want.len);
+    TRY(client_check(r, &c, 0, &want, &err));
     run_note(r, "connected after %d failed attempts; every reply", count_lines(err));
 out:
     free(err);
@@ -359,8 +360,7 @@ int sc_client_pipelines(struct run *r)
     enum { N = 100 };
     struct client_proc c = { .in = -1, .out = -1 };
     struct bytes in = { 0 }, want = { 0 }, got = { 0 }, replies = { 0 }, echo = { 0 };
-    char st[96], *err = NULL;
-    bool sanitizer;
+    char *err = NULL;
     int lfd = -1, conn = -1;
 
     make_lines(N, &in, &want);
@@ -407,14 +407,7 @@ int sc_client_pipelines(struct run *r)
     close(conn);
     conn = -1;
     EXPECT(r, client_pump(&c, NULL, false, ms(T_EXIT)), "the client did not exit");
-    err = client_stderr(&c, &sanitizer);
-    EXPECT(r, !sanitizer, "sanitizer report in %s", c.err_path);
-    EXPECT(r, WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "client: %s, want "
-           "exit status 0 (stderr: %.200s)", status_str(c.status, st, sizeof(st)),
-           err ? err : "");
-    EXPECT(r, c.stdout_text.len == want.len &&
-           memcmp(c.stdout_text.p, want.p, want.len) == 0, "client printed %zu bytes, "
-           "want %zu", c.stdout_text.len, want.len);
+    TRY(client_check(r, &c, 0, &want, &err));
     run_note(r, "all %d requests sent before the first reply", N);
 out:
     if (lfd >= 0)
