@@ -236,22 +236,23 @@ static ssize_t read_input(struct connection *conn, char *stack,
     return n;
 }
 
-/* After decoding: copy what is left of a view, an incomplete message,
- * into the input buffer, and make room there for all of that message once
- * its header says how long it is (decode_messages checked the length
- * against max_payload): the rest then arrives with no regrowth and no
- * copy. Reserved pages cost no memory until bytes land in them. -1 with
- * errno ENOMEM. */
+/* After decoding: copy what is left of a view into the input buffer, and
+ * if it is an incomplete message whose header is within max_payload, make
+ * room there for all of it: the rest then arrives with no regrowth and no
+ * copy. Reserved pages cost no memory until bytes land in them. The header
+ * is checked here, not taken as checked: decoding may have stopped at the
+ * high water mark right before it, and a 4 GiB header must reserve nothing
+ * (decode_messages rejects it when it gets there). -1 with errno ENOMEM. */
 static int keep_tail(struct connection *conn, struct buffer *in)
 {
     if (in != &conn->input && buffer_readable(in) > 0 &&
         buffer_append(&conn->input, buffer_peek(in), buffer_readable(in)) < 0)
         return -1;
-    size_t have = buffer_readable(&conn->input);
-    if (have < CODEC_HEADER_LEN)
-        return 0;
-    size_t need = CODEC_HEADER_LEN + (size_t)buffer_peek_u32(&conn->input);
-    return need > have ? buffer_ensure_writable(&conn->input, need - have) : 0;
+    size_t have = buffer_readable(&conn->input), len;
+    if (have < CODEC_HEADER_LEN ||
+        codec_decode(&conn->input, conn->max_payload, &len) != CODEC_INCOMPLETE)
+        return 0;                  /* no header yet, a whole message, or too long */
+    return buffer_ensure_writable(&conn->input, CODEC_HEADER_LEN + len - have);
 }
 
 /* Handles the messages in in, then writes all their replies at once. With

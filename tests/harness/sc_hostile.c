@@ -41,17 +41,20 @@ static int send_in_pieces(struct run *r, struct stream *st, uint64_t *seed,
     return 0;
 }
 
-/* count requests of random sizes up to max_len, then a header announcing
- * more than -m allows and a few bytes of its payload. The server owes a
- * reply for each request, then EOF; nothing for the bad message. */
+/* count requests of random sizes from min_len to max_len, then a header announcing
+ * bad bytes, more than -m allows, and a few bytes of its payload. The
+ * server owes a reply for each request, then EOF; nothing for the bad
+ * message. */
 static int oversize_after(struct run *r, uint16_t port, uint64_t *seed, int count,
-                          uint32_t max_len, uint32_t max_piece, const char *what)
+                          uint32_t min_len, uint32_t max_len, uint32_t bad,
+                          uint32_t max_piece, const char *what)
 {
     struct stream st;
     stream_init(&st, -1);
     for (int i = 0; i < count; i++)
-        stream_add_random(&st, PROTO_FRAMED, seed, rand_below(seed, max_len + 1));
-    bytes_add_u32(&st.out, OVERSIZE_LIMIT + 1);
+        stream_add_random(&st, PROTO_FRAMED, seed,
+                          min_len + rand_below(seed, max_len - min_len + 1));
+    bytes_add_u32(&st.out, bad);
     bytes_add(&st.out, "too large!", 10);
     st.want_eof = true;
 
@@ -73,24 +76,38 @@ out:
 
 int sc_oversize_flush(struct run *r)
 {
-    const char *args[] = { "-m", "1024", NULL };
-    struct spawn sp = { .args = args };
+    /* A limit over the workers' high water mark (64 KiB), and a worker
+     * where there are workers: one long request then fills the backlog,
+     * and decoding stops right before the bad header, unchecked. */
+    const char *args[] = { "-m", "100000", NULL };
+    const char *with_worker[] = { "-m", "100000", "-w", "1", NULL };
+    struct spawn sp = { .args = (cfg.features & F_THREADS) ? with_worker : args };
+    const uint32_t too_long = 100000 + 1, huge = 0xFFFFFFFFu;
     struct server *s;
     uint64_t seed = run_seed(r);
 
     TRY_PTR(s = run_start(r, &sp));
-    TRY(oversize_after(r, s->port, &seed, 1, 1, 0,
+    TRY(oversize_after(r, s->port, &seed, 1, 1, 1, too_long, 0,
                        "one 1-byte request and the bad header in one write"));
-    TRY(oversize_after(r, s->port, &seed, 150, OVERSIZE_LIMIT, 0,
-                       "150 requests and the bad header in one write"));
-    TRY(oversize_after(r, s->port, &seed, 2000, 16, 0,
-                       "2000 small requests and the bad header in one write"));
+    TRY(oversize_after(r, s->port, &seed, 1, 70000, 100000, huge, 0,
+                       "one long request and a 4 GiB header in one write"));
+    TRY(oversize_after(r, s->port, &seed, 150, 0, OVERSIZE_LIMIT, huge, 0,
+                       "150 requests and a 4 GiB header in one write"));
+    TRY(oversize_after(r, s->port, &seed, 2000, 0, 16, huge, 0,
+                       "2000 small requests and a 4 GiB header in one write"));
     for (int i = 0; i < 10; i++)
-        TRY(oversize_after(r, s->port, &seed, 150, OVERSIZE_LIMIT, 1 + 200 * i,
+        TRY(oversize_after(r, s->port, &seed, 150, 0, OVERSIZE_LIMIT,
+                           i % 2 ? huge : too_long, 1 + 200 * i,
                            "150 requests and the bad header in random pieces"));
     TRY(rt_fresh_trip(r, s->port, PROTO_FRAMED, "after the bad headers"));
-    run_note(r, "13 connections, every owed reply then EOF; --seed %llu",
-             (unsigned long long)cfg.seed);
+    /* Nothing was ever set aside for a bad header: not even address space
+     * (the sanitizers reserve terabytes of their own). */
+    long peak = proc_status_kb(s->pid, "VmPeak");
+    if (cfg.normal)
+        EXPECT(r, peak > 0 && peak < (1L << 20), "VmPeak %ld kB: room was made for "
+               "a 4 GiB message", peak);
+    run_note(r, "14 connections, every owed reply then EOF; VmPeak %ld kB; --seed %llu",
+             peak, (unsigned long long)cfg.seed);
 out:
     return run_result(r);
 }
