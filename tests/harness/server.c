@@ -274,6 +274,26 @@ long proc_status_kb(pid_t pid, const char *field)
     return kb;
 }
 
+long proc_unread_bytes(pid_t pid, uint16_t port)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/net/tcp", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    long total = 0;
+    unsigned local_port, state;
+    unsigned long rx;
+    /* "  sl  local_address rem_address   st tx_queue:rx_queue ..." */
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, " %*d: %*x:%x %*x:%*x %x %*x:%lx", &local_port, &state, &rx) == 3 &&
+            local_port == port && state == 1)         /* TCP_ESTABLISHED */
+            total += (long)rx;
+    }
+    fclose(f);
+    return total;
+}
+
 double proc_cpu_seconds(pid_t pid)
 {
     char path[64];

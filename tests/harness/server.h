@@ -60,6 +60,12 @@ void server_reap(struct server *s);
 /* A "Field:  N kB" line of /proc/PID/status, in kB; -1 if unreadable. */
 long proc_status_kb(pid_t pid, const char *field);
 
+/* Bytes that have arrived on the established connections to local port
+ * `port` and that no one has read yet (the rx_queue column of
+ * /proc/PID/net/tcp, connections not yet accepted included); -1 if
+ * unreadable. 0 means the server has read all that was sent to it. */
+long proc_unread_bytes(pid_t pid, uint16_t port);
+
 /* utime + stime of /proc/PID/stat in seconds; -1 if unreadable. */
 double proc_cpu_seconds(pid_t pid);
 
