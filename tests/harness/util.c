@@ -73,6 +73,13 @@ void bytes_add(struct bytes *b, const void *p, size_t n)
     b->len += n;
 }
 
+void *bytes_extend(struct bytes *b, size_t n)
+{
+    bytes_reserve(b, n);
+    b->len += n;
+    return b->p + b->len - n;
+}
+
 void bytes_add_u32(struct bytes *b, uint32_t v)
 {
     uint8_t h[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16),

@@ -27,6 +27,10 @@ struct bytes {
 
 void bytes_add(struct bytes *b, const void *p, size_t n);
 void bytes_add_u32(struct bytes *b, uint32_t v);     /* big-endian */
+
+/* Grows b by n bytes and returns them, uninitialised, for the caller to
+ * fill in place. */
+void *bytes_extend(struct bytes *b, size_t n);
 void bytes_free(struct bytes *b);
 
 /* Reads a whole file into a NUL-terminated malloc'd string (NULL if absent);
