@@ -42,6 +42,7 @@ const struct scenario scenarios[] = {
     { "sigterm_clean",        sc_sigterm_clean,        F_SHUTDOWN, S_ENDS_SERVER },
     { "emfile",               sc_emfile,               F_EMFILE,   0 },
     { "valgrind_shutdown",    sc_valgrind_shutdown,    F_SHUTDOWN, S_ENDS_SERVER | S_NORMAL_ONLY },
+    { "chaos",                sc_chaos,                0,          0 },
 };
 
 const int nscenarios = (int)(sizeof(scenarios) / sizeof(scenarios[0]));

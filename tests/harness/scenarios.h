@@ -56,4 +56,8 @@ int sc_sigterm_clean(struct run *r);
 int sc_emfile(struct run *r);
 int sc_valgrind_shutdown(struct run *r);
 
+/* sc_chaos.c */
+int sc_chaos(struct run *r);
+bool chaos_oversize_default(void);   /* headers over -m in the chaos mix? */
+
 #endif
