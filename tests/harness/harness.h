@@ -48,6 +48,13 @@ struct config {
 };
 extern struct config cfg;
 
+/* The column's set-up, in main.c; the chaos client (tests/chaos/main.c)
+ * links main.c with its main() renamed and uses them too. */
+unsigned parse_features(char *list);  /* "raw,multi": F_* bits; exit 2 if unknown */
+void parse_args(char *list);          /* "-t,2" or "-": cfg.args */
+void mkdirs(const char *path);        /* mkdir -p */
+void setup_process(void);             /* SIGPIPE, RLIMIT_NOFILE, sanitizer options */
+
 /* A deadline of base_ms milliseconds, scaled for slow builds. */
 static inline int ms(int base_ms)
 {

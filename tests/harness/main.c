@@ -40,7 +40,7 @@ static void usage(void)
     exit(2);
 }
 
-static unsigned parse_features(char *list)
+unsigned parse_features(char *list)
 {
     unsigned f = 0;
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
@@ -56,7 +56,7 @@ static unsigned parse_features(char *list)
     return f;
 }
 
-static void parse_args(char *list)
+void parse_args(char *list)
 {
     if (strcmp(list, "-") == 0)
         return;
@@ -64,7 +64,7 @@ static void parse_args(char *list)
         cfg.args[cfg.nargs++] = tok;
 }
 
-static void mkdirs(const char *path)
+void mkdirs(const char *path)
 {
     char buf[4096];
     snprintf(buf, sizeof(buf), "%s", path);
@@ -183,7 +183,7 @@ static void fill_missing(SRunner *sr)
     free(text);
 }
 
-static void setup_process(void)
+void setup_process(void)
 {
     signal(SIGPIPE, SIG_IGN);
     struct rlimit rl;
