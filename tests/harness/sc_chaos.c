@@ -20,10 +20,11 @@
 #define CHAOS_DRAIN_MS  30000   /* then the open ones must end within (scaled) */
 #define CHAOS_CONNS        24   /* open at once (12 in slow builds) */
 
-/* Headers over -m and garbage stay out of the default mix until steps
- * 07-10 send the replies owed before such a header (issue 11);
- * HARNESS_CHAOS_OVERSIZE=1 (or 0) overrides. */
-#define CHAOS_OVERSIZE false
+/* Headers over -m and garbage are in the mix; HARNESS_CHAOS_OVERSIZE=0
+ * leaves them out (a stage that closed such a connection without the
+ * replies owed before the header, as steps 07-10 did before they flushed
+ * them, fails the run at once). */
+#define CHAOS_OVERSIZE true
 
 static const uint32_t chaos_limits[] = { 1000, 65536, 100000, 300000 };
 
