@@ -114,11 +114,12 @@ static int fail(struct chaos *ch, struct conn *c, const char *fmt, ...)
         return -1;
     }
     ch->failed_conn = c->index;
+    int64_t now = now_ms();
     snprintf(ch->err, sizeof(ch->err), "conn %llu (%d items, %llu bytes, then %s%s; "
-             "%.2f s in): %s", (unsigned long long)c->index, c->plan.nitems,
-             (unsigned long long)c->plan.bytes, plan_end_name(c->plan.end),
+             "%.2f s into it, %.2f s into the run): %s", (unsigned long long)c->index,
+             c->plan.nitems, (unsigned long long)c->plan.bytes, plan_end_name(c->plan.end),
              c->model.rejected ? " after a header over -m" : "",
-             (double)(now_ms() - c->started) / 1000.0, what);
+             (double)(now - c->started) / 1000.0, (double)(now - ch->t0) / 1000.0, what);
     return -1;
 }
 
