@@ -7,6 +7,9 @@
 #   make coverage         gcovr line and branch coverage, HTML under build/coverage/
 #   make diff A=04 B=05   unified diff between two steps, build products left out
 #   make fuzz             the framing decoder under libFuzzer (bounded time)
+#   make chaos            random clients checked against a model, every column
+#                         (SECONDS=600; replay: SEED=.. COLUMN=.., see tests/README.md)
+#   make soak             step10 under churn: RSS, fds, threads (MINUTES=2 or HOURS=1)
 #   make bench            the benchmark ladder (also bench-idle, bench-syscalls)
 #   make clean
 
@@ -16,7 +19,7 @@ NEWEST   := $(lastword $(STEPS))
 PORT     ?= 5085
 EXCLUDE  := -x '*.o' -x '*.d' -x server -x client -x '*.gcda' -x '*.gcno' -x '*.gcov'
 
-.PHONY: all run test check coverage diff fuzz bench bench-idle bench-syscalls clean \
+.PHONY: all run test check coverage diff fuzz chaos soak bench bench-idle bench-syscalls clean \
         $(addprefix step,$(STEP_IDS))
 
 all: $(addprefix step,$(STEP_IDS))
@@ -39,6 +42,12 @@ diff:
 
 fuzz:
 	@$(MAKE) -s -C tests fuzz
+
+chaos:
+	@CHAOS_SECONDS=$(SECONDS) bash tests/chaos/run.sh chaos
+
+soak:
+	@bash tests/chaos/run.sh soak
 
 bench bench-idle bench-syscalls:
 	@$(MAKE) -s -C tests/bench $@
