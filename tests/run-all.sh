@@ -133,6 +133,9 @@ for b in tsan asan normal coverage; do      # the slowest builds first
     done
 done | xargs -P2 -L1 bash -c 'run_job "$@"' _
 
+# Broken copies of a step that the chaos scenario must catch (tests/chaos).
+[[ $MODE == coverage ]] || bash tests/chaos/mutant.sh
+
 # A results file without one line per scenario means the harness broke.
 for f in build/results/*/*.tsv; do
     [[ $f == build/results/unit/* ]] && continue
