@@ -230,6 +230,7 @@ static int soak_verdict(const struct sampler *sm)
     static const double tol_abs[] = { 8192, 16, 0.5 }, tol_rel[] = { 0.10, 0.10, 0 };
     static const double unit[] = { 1024, 1, 1 };
     static const char *const units[] = { " MiB", "", "" };
+    char verdict[300] = "";
     int up = 0;
 
     if (sm->n < 8) {
@@ -244,8 +245,12 @@ static int soak_verdict(const struct sampler *sm)
                t.q2 / unit[w], units[w], t.q4 / unit[w], units[w], t.slope_per_hour / unit[w],
                units[w], t.rise / unit[w], units[w], t.tolerance / unit[w], units[w],
                t.up ? "TRENDS UP" : "flat");
+        snprintf(verdict + strlen(verdict), sizeof(verdict) - strlen(verdict),
+                 "%s%s %.1f -> %.1f%s %s", w ? ", " : "", names[w], t.q2 / unit[w],
+                 t.q4 / unit[w], units[w], t.up ? "TRENDS UP" : "flat");
         up |= t.up;
     }
+    printf("soak verdict: %s\n", verdict);           /* the plot's title */
     return up ? 1 : 0;
 }
 
@@ -276,7 +281,7 @@ static int run_round(struct round *rd, struct sampler *sm)
     bool signalled = false;
     while ((rc = chaos_step(ch, 100)) > 0) {
         int64_t now = now_ms();
-        if (sm)
+        if (sm && now - t0 < rd->ms)          /* under load, not while it drains */
             sample(sm, s, ch);
         if (!signalled && rd->sigterm_ms >= 0 && now - t0 >= rd->sigterm_ms) {
             signalled = true;

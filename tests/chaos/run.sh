@@ -63,7 +63,7 @@ if [[ $MODE == soak ]]; then
         --extra -m,262144,-i,2 --soak "$out/samples.tsv" ${SEED:+--seed "$SEED"} \
         | tee "$out/soak.log" || status=1
     if command -v gnuplot >/dev/null; then
-        verdict=$(grep '^soak ' "$out/soak.log" | awk '{ print $2 ": " $NF }' | paste -sd' ')
+        verdict=$(sed -n 's/^soak verdict: //p' "$out/soak.log")
         gnuplot -e "samples='$out/samples.tsv'; out='$out/soak.png'; verdict='$verdict'" \
             tests/chaos/soak.gp && echo "soak: plot in $out/soak.png"
     else
