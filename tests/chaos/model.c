@@ -103,6 +103,16 @@ static void compact(struct model *m)
     m->base = m->got;
 }
 
+/* Counts the replies that end at or before offset `upto` as received. */
+static void count_replies(struct model *m, uint64_t upto)
+{
+    while (m->nends > 0 && m->ends[m->ends_head] <= upto) {
+        m->reply_start = m->ends[m->ends_head++];
+        m->nends--;
+        m->replies++;
+    }
+}
+
 const char *model_progress(const struct model *m, char *buf, size_t n)
 {
     if (m->proto == PROTO_RAW)
@@ -127,11 +137,7 @@ int model_received(struct model *m, const uint8_t *p, size_t n, char *err, size_
         while (w[i] == p[i])
             i++;
         uint64_t at = m->got + i;
-        while (m->nends > 0 && m->ends[m->ends_head] <= at) {
-            m->reply_start = m->ends[m->ends_head++];
-            m->nends--;
-            m->replies++;
-        }
+        count_replies(m, at);
         if (m->proto == PROTO_RAW)
             snprintf(where, sizeof(where), "byte %llu of %llu", (unsigned long long)at,
                      (unsigned long long)m->owed);
@@ -143,11 +149,7 @@ int model_received(struct model *m, const uint8_t *p, size_t n, char *err, size_
         return -1;
     }
     m->got += cmp;
-    while (m->nends > 0 && m->ends[m->ends_head] <= m->got) {
-        m->reply_start = m->ends[m->ends_head++];
-        m->nends--;
-        m->replies++;
-    }
+    count_replies(m, m->got);
     if (n > cmp) {
         snprintf(err, errlen, "%zu bytes more than owed, after %s", n - cmp,
                  model_progress(m, where, sizeof(where)));
