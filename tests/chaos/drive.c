@@ -286,17 +286,6 @@ static void generate(const struct chaos *ch, struct conn *c)
     }
 }
 
-/* Drops what was sent from the front of the buffer now and then. */
-static void drop_sent(struct conn *c)
-{
-    size_t done_bytes = (size_t)(c->sent - c->out_base);
-    if (done_bytes < DROP_SENT || done_bytes < c->out.len / 2)
-        return;
-    memmove(c->out.p, c->out.p + done_bytes, c->out.len - done_bytes);
-    c->out.len -= done_bytes;
-    c->out_base = c->sent;
-}
-
 /* Everything is sent: end as planned. */
 static int plan_sent(struct chaos *ch, struct conn *c, int64_t now)
 {
@@ -376,7 +365,8 @@ static int send_some(struct chaos *ch, struct conn *c)
             c->owed_since = now;
         if (!was_rejected && m->rejected)
             c->must_close_since = now;
-        drop_sent(c);
+        if (bytes_compact(&c->out, (size_t)(c->sent - c->out_base), DROP_SENT))
+            c->out_base = c->sent;
     }
     return 0;
 }

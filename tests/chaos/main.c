@@ -35,7 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define ROUND_MIN_MS    3000
@@ -342,7 +341,8 @@ out:
 int main(int argc, char **argv)
 {
     struct options o = { .seconds = 10, .only_conn = -1, .oversize = -1, .sigterm_ms = -1 };
-    char *args = NULL, *features = NULL, *seed = NULL;
+    char *args = NULL, *features = NULL;
+    const char *seed = NULL;
 
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
@@ -353,13 +353,9 @@ int main(int argc, char **argv)
         if (i + 1 == argc)
             usage();
         char *val = argv[++i];
-        if (strcmp(opt, "--column") == 0) cfg.column = val;
-        else if (strcmp(opt, "--server") == 0) cfg.server = val;
-        else if (strcmp(opt, "--args") == 0) args = val;
-        else if (strcmp(opt, "--features") == 0) features = val;
-        else if (strcmp(opt, "--build") == 0) cfg.build = val;
-        else if (strcmp(opt, "--seed") == 0) seed = val;
-        else if (strcmp(opt, "--seconds") == 0) o.seconds = atoi(val);
+        if (column_option(opt, val, &args, &features, &seed))
+            continue;
+        if (strcmp(opt, "--seconds") == 0) o.seconds = atoi(val);
         else if (strcmp(opt, "--extra") == 0) o.extra = val;
         else if (strcmp(opt, "--conns") == 0) o.conns = strtoull(val, NULL, 0);
         else if (strcmp(opt, "--conc") == 0) o.conc = atoi(val);
@@ -375,15 +371,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "chaos: no server binary %s\n", cfg.server);
         return 2;
     }
-    parse_args(args ? args : (char *)"-");
-    cfg.features = parse_features(features);
-    cfg.proto = (cfg.features & F_FRAMED) ? PROTO_FRAMED : PROTO_RAW;
-    cfg.normal = strcmp(cfg.build, "normal") == 0;
-    cfg.scale = cfg.normal ? 1 : 4;
-    o.seed = seed ? strtoull(seed, NULL, 0)
-                  : (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
-    cfg.seed = o.seed;
-    setup_process();
+    column_setup(args, features, seed);
+    o.seed = cfg.seed;
     snprintf(cfg.outdir, sizeof(cfg.outdir), "build/chaos/%s-%s", cfg.column, cfg.build);
     mkdirs(cfg.outdir);
     printf("chaos: column %s, build %s, seed %llu, %d s%s; servers' stderr in %s/\n",

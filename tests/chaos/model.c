@@ -92,17 +92,6 @@ void model_sent(struct model *m, const uint8_t *p, size_t n)
     }
 }
 
-/* Drops the received bytes from the front of want now and then. */
-static void compact(struct model *m)
-{
-    size_t done = (size_t)(m->got - m->base);
-    if (done < COMPACT_AT || done < m->want.len / 2)
-        return;
-    memmove(m->want.p, m->want.p + done, m->want.len - done);
-    m->want.len -= done;
-    m->base = m->got;
-}
-
 /* Counts the replies that end at or before offset `upto` as received. */
 static void count_replies(struct model *m, uint64_t upto)
 {
@@ -155,6 +144,7 @@ int model_received(struct model *m, const uint8_t *p, size_t n, char *err, size_
                  model_progress(m, where, sizeof(where)));
         return -1;
     }
-    compact(m);
+    if (bytes_compact(&m->want, (size_t)(m->got - m->base), COMPACT_AT))
+        m->base = m->got;
     return 0;
 }

@@ -48,12 +48,18 @@ struct config {
 };
 extern struct config cfg;
 
-/* The column's set-up, in main.c; the chaos client (tests/chaos/main.c)
- * links main.c with its main() renamed and uses them too. */
-unsigned parse_features(char *list);  /* "raw,multi": F_* bits; exit 2 if unknown */
-void parse_args(char *list);          /* "-t,2" or "-": cfg.args */
+/* The column from the command line, in main.c; the chaos client
+ * (tests/chaos/main.c) links main.c with its main() renamed and takes its
+ * column the same way. column_option() keeps the value of --column,
+ * --server, --build (in cfg), --args, --features and --seed (in *args,
+ * *features, *seed) and says whether opt was one of them; column_setup()
+ * fills in the rest of cfg from them (exit 2 on an unknown feature) and
+ * sets up the process: SIGPIPE ignored, RLIMIT_NOFILE raised, sanitizer
+ * options for the servers. */
+bool column_option(const char *opt, char *val, char **args, char **features,
+                   const char **seed);
+void column_setup(char *args, char *features, const char *seed);
 void mkdirs(const char *path);        /* mkdir -p */
-void setup_process(void);             /* SIGPIPE, RLIMIT_NOFILE, sanitizer options */
 
 /* A deadline of base_ms milliseconds, scaled for slow builds. */
 static inline int ms(int base_ms)

@@ -40,7 +40,7 @@ static void usage(void)
     exit(2);
 }
 
-unsigned parse_features(char *list)
+static unsigned parse_features(char *list)
 {
     unsigned f = 0;
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
@@ -56,7 +56,7 @@ unsigned parse_features(char *list)
     return f;
 }
 
-void parse_args(char *list)
+static void parse_args(char *list)
 {
     if (strcmp(list, "-") == 0)
         return;
@@ -183,7 +183,7 @@ static void fill_missing(SRunner *sr)
     free(text);
 }
 
-void setup_process(void)
+static void setup_process(void)
 {
     signal(SIGPIPE, SIG_IGN);
     struct rlimit rl;
@@ -197,6 +197,30 @@ void setup_process(void)
     setenv("ASAN_OPTIONS", "halt_on_error=1:detect_leaks=1:quarantine_size_mb=16", 1);
     setenv("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1", 1);
     setenv("TSAN_OPTIONS", "halt_on_error=1:second_deadlock_stack=1", 1);
+}
+
+bool column_option(const char *opt, char *val, char **args, char **features,
+                   const char **seed)
+{
+    if (strcmp(opt, "--column") == 0) cfg.column = val;
+    else if (strcmp(opt, "--server") == 0) cfg.server = val;
+    else if (strcmp(opt, "--args") == 0) *args = val;
+    else if (strcmp(opt, "--features") == 0) *features = val;
+    else if (strcmp(opt, "--build") == 0) cfg.build = val;
+    else if (strcmp(opt, "--seed") == 0) *seed = val;
+    else return false;
+    return true;
+}
+
+void column_setup(char *args, char *features, const char *seed)
+{
+    parse_args(args ? args : (char *)"-");
+    cfg.features = parse_features(features);
+    cfg.proto = (cfg.features & F_FRAMED) ? PROTO_FRAMED : PROTO_RAW;
+    cfg.normal = strcmp(cfg.build, "normal") == 0;
+    cfg.scale = cfg.normal ? 1 : 4;
+    cfg.seed = seed ? strtoull(seed, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
+    setup_process();
 }
 
 int main(int argc, char **argv)
@@ -214,25 +238,15 @@ int main(int argc, char **argv)
         if (i + 1 == argc)
             usage();
         char *val = argv[++i];
-        if (strcmp(opt, "--column") == 0) cfg.column = val;
-        else if (strcmp(opt, "--server") == 0) cfg.server = val;
-        else if (strcmp(opt, "--args") == 0) args = val;
-        else if (strcmp(opt, "--features") == 0) features = val;
-        else if (strcmp(opt, "--build") == 0) cfg.build = val;
-        else if (strcmp(opt, "--results") == 0) cfg.results = val;
+        if (column_option(opt, val, &args, &features, &seed))
+            continue;
+        if (strcmp(opt, "--results") == 0) cfg.results = val;
         else if (strcmp(opt, "--only") == 0) only = val;
-        else if (strcmp(opt, "--seed") == 0) seed = val;
         else usage();
     }
     if (!cfg.column || !cfg.server || !features || !cfg.build || !cfg.results)
         usage();
-    parse_args(args ? args : (char *)"-");
-    cfg.features = parse_features(features);
-    cfg.proto = (cfg.features & F_FRAMED) ? PROTO_FRAMED : PROTO_RAW;
-    cfg.normal = strcmp(cfg.build, "normal") == 0;
-    cfg.scale = cfg.normal ? 1 : 4;
-    cfg.seed = seed ? strtoull(seed, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
-    setup_process();
+    column_setup(args, features, seed);
 
     /* Results: FILE.tsv, stderr files under FILE/. */
     snprintf(cfg.outdir, sizeof(cfg.outdir), "%s", cfg.results);

@@ -80,6 +80,15 @@ void *bytes_extend(struct bytes *b, size_t n)
     return b->p + b->len - n;
 }
 
+bool bytes_compact(struct bytes *b, size_t consumed, size_t min)
+{
+    if (consumed < min || consumed < b->len / 2)
+        return false;
+    memmove(b->p, b->p + consumed, b->len - consumed);
+    b->len -= consumed;
+    return true;
+}
+
 void bytes_add_u32(struct bytes *b, uint32_t v)
 {
     uint8_t h[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16),

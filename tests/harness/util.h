@@ -4,6 +4,7 @@
 #ifndef UTIL_H
 #define UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,12 @@ void bytes_add_u32(struct bytes *b, uint32_t v);     /* big-endian */
 /* Grows b by n bytes and returns them, uninitialised, for the caller to
  * fill in place. */
 void *bytes_extend(struct bytes *b, size_t n);
+
+/* b used as a queue whose first `consumed` bytes are done with: drops them
+ * (moving the rest to the front) once they are at least `min` bytes and
+ * half of b, so that the copying stays linear. true if it did; the caller
+ * then moves its offset of b's first byte on by `consumed`. */
+bool bytes_compact(struct bytes *b, size_t consumed, size_t min);
 void bytes_free(struct bytes *b);
 
 /* Reads a whole file into a NUL-terminated malloc'd string (NULL if absent);
