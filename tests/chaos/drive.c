@@ -170,10 +170,11 @@ static int64_t eager_since(const struct chaos *ch, const struct conn *c, int64_t
     return c->not_eager_until;
 }
 
-static void next_phase(struct conn *c, int64_t now)
+static void next_phase(const struct chaos *ch, struct conn *c, int64_t now)
 {
+    bool eager_anyway = ch->ending || c->state == C_IDLE;
     while (now >= c->phase_end) {
-        if (c->phase.mode != READ_EAGER)
+        if (c->phase.mode != READ_EAGER && !eager_anyway)
             c->not_eager_until = c->phase_end;
         c->phase = plan_next_read(&c->plan);
         c->phase_end += c->phase.ms;
@@ -426,7 +427,7 @@ static int check(struct chaos *ch, struct conn *c, int64_t now)
             return fail(ch, c, "not connected after %d ms", T_CONNECT * scale);
         return 0;
     }
-    next_phase(c, now);
+    next_phase(ch, c, now);
     if (ch->ending)
         return 0;
     model_progress(m, prog, sizeof(prog));
