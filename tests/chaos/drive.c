@@ -13,12 +13,17 @@
  *
  * Evidence of progress. Whether the server may reap a connection depends
  * on when it last made progress on it (read from it or wrote to it), which
- * the client cannot see. The client can bound it from below: the server
- * reads a byte no earlier than the client starts to send it, and bytes
- * that arrive after a recv() found the socket empty were written after
- * that recv(). quiet_since is the latest such bound, so a reap sooner than
+ * the client cannot see. It can bound it from below: the server reads a
+ * byte no earlier than the client starts to send it (and a byte sent
+ * while the server has paused reading counts as progress all the same:
+ * "a client that keeps sending is never reaped"). quiet_since, the start
+ * of the last send that moved bytes, is that bound, so a reap sooner than
  * -i after it is early for certain (up to the server's cached clock,
- * SLACK_EARLY), whatever the scheduler did to either process.
+ * SLACK_EARLY), whatever the scheduler did to either process. What the
+ * client reads bounds nothing: bytes that arrive after a recv() found the
+ * socket empty may have waited in the server's kernel send queue, written
+ * by the server long before (a slow reader draining megabytes of replies
+ * that the server handed to the kernel -i ago may be reaped).
  */
 #include "drive.h"
 
@@ -64,7 +69,6 @@ struct conn {
     struct read_phase phase;
     int64_t phase_end;
     int64_t read_at;           /* READ_LAZY: the next read */
-    int64_t drained_at;        /* the last recv() that found nothing; -1 after data */
     int64_t not_eager_until;   /* end of the last read phase that was not eager */
     /* Times (now_ms()) that bound what the server may do, and when. */
     int64_t started;
@@ -193,30 +197,31 @@ static int server_closed(struct chaos *ch, struct conn *c, const char *how)
     model_progress(m, prog, sizeof(prog));
     if (ch->ending)
         return done(ch, c, END_OK_SERVER_ENDED);
-    if (m->rejected) {
-        if (model_owed(m) == 0)
-            return done(ch, c, END_OK_REJECTED);
-        return fail(ch, c, "after a header of %u > -m %u the server closed (%s) with %s: "
-                    "the replies before it are owed", m->rejected_len, m->max_payload,
-                    how, prog);
-    }
-    if (c->shut) {
-        if (model_owed(m) == 0)
-            return done(ch, c, END_OK_HALF_CLOSE);
-        return fail(ch, c, "after the half-close the server closed (%s) with %s", how, prog);
-    }
-    if (idle == 0)
-        return fail(ch, c, "the server closed (%s) a connection it had to keep, with %s",
-                    how, prog);
+    if (m->rejected && model_owed(m) == 0)
+        return done(ch, c, END_OK_REJECTED);
+    if (c->shut && model_owed(m) == 0)
+        return done(ch, c, END_OK_HALF_CLOSE);
 
-    /* A reap. Early? The trickle rule allows one from the first byte of a
-     * message left incomplete. */
+    /* Any other close is a reap, or wrong. A reap needs no progress for
+     * -i; the trickle rule allows one from the first byte of a message
+     * left incomplete. */
+    char why[160];
+    if (m->rejected)
+        snprintf(why, sizeof(why), "after a header of %u > -m %u, the replies before it "
+                 "owed,", m->rejected_len, m->max_payload);
+    else if (c->shut)
+        snprintf(why, sizeof(why), "after the half-close, every reply owed,");
+    else
+        snprintf(why, sizeof(why), "a connection it had to keep,");
+    if (idle == 0)
+        return fail(ch, c, "%s the server closed (%s) with %s", why, how, prog);
     int64_t since = c->quiet_since;
     if (model_in_message(m) && c->incomplete_since < since)
         since = c->incomplete_since;
     if (now - since < idle - SLACK_EARLY * scale)
-        return fail(ch, c, "the server closed (%s) after only %lld ms without progress "
-                    "(-i %d ms), with %s", how, (long long)(now - since), idle, prog);
+        return fail(ch, c, "%s the server closed (%s) with %s, only %lld ms after the "
+                    "client's last send (-i %d ms)", why, how, prog, (long long)(now - since),
+                    idle);
     int64_t eager = now - eager_since(ch, c, now);
     if (model_owed(m) > 0 && eager >= idle + SLACK_LATE * scale)
         return fail(ch, c, "the server reaped it (%s) with %s, although the client had "
@@ -237,9 +242,6 @@ static int recv_some(struct chaos *ch, struct conn *c, bool force)
         int64_t now = now_ms();
         ssize_t n = recv(c->fd, buf, budget < sizeof(buf) ? budget : sizeof(buf), 0);
         if (n > 0) {
-            if (c->drained_at >= 0)
-                c->quiet_since = max64(c->quiet_since, c->drained_at);
-            c->drained_at = -1;
             if (model_received(&c->model, buf, (size_t)n, err, sizeof(err)) < 0)
                 return fail(ch, c, "%s", err);
             c->last_in = now;
@@ -253,7 +255,6 @@ static int recv_some(struct chaos *ch, struct conn *c, bool force)
         if (n == 0)
             return server_closed(ch, c, "EOF");
         if (errno == EAGAIN) {
-            c->drained_at = now;
             if (lazy)
                 c->read_at = now + c->phase.period_ms;
             return 0;
@@ -398,7 +399,6 @@ static int start_conn(struct chaos *ch, int64_t now)
     model_init(&c->model, ch->cfg.lim.proto, ch->cfg.lim.max_payload);
     c->started = c->quiet_since = c->incomplete_since = c->owed_since = now;
     c->last_in = c->not_eager_until = c->send_at = now;
-    c->drained_at = -1;
     c->state = C_CONNECTING;
     ch->conns[ch->nconns++] = c;
     c->fd = net_connect_start(ch->port);

@@ -9,10 +9,11 @@
  *
  *   - after a header over -m, or after the client's half-close: allowed
  *     once every reply owed has arrived, a failure before;
- *   - otherwise, where the server reaps (-i): allowed once the connection
- *     has shown no progress for -i (less a slack for the server's cached
- *     clock), a failure sooner; and a failure if replies were still owed
- *     although the client kept reading for the whole -i;
+ *   - otherwise (and with replies still owed after either), where the
+ *     server reaps (-i): allowed once the client has sent nothing for -i
+ *     (less a slack for the server's cached clock), a failure sooner; and a
+ *     failure if replies were still owed although the client kept reading
+ *     for the whole -i;
  *   - anywhere else: a failure.
  *
  * It also fails a connection that waits too long for a reply owed, for a
