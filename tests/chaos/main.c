@@ -59,7 +59,7 @@ struct round {
     int index;
     uint64_t seed;
     const char *extra[12];     /* the server options added to the column's */
-    char store[6][24];         /* their values */
+    char store[5][24];         /* their values */
     int nextra;
     struct chaos_config c;
     int ms;                    /* connections start for this long */
@@ -105,6 +105,8 @@ static void draw_options(struct round *rd, uint64_t *rng)
     }
     if ((cfg.features & F_IDLE) && (v = idles[rand_below(rng, 4)]) != ~0ul)
         add_option(rd, "-i", v);
+    if (cfg.features & F_BUDGET)              /* far above the load: see sc_chaos.c */
+        add_option(rd, "-M", 1ul << 30);
 }
 
 /* Splits "a,b,c" (or "-") into rd->extra. */

@@ -60,7 +60,7 @@ if [[ $MODE == soak ]]; then
     status=0
     "$CHAOS" --column "$col" --server "build/$stage/normal/server" --args "$args" \
         --features "$feats" --build normal --seconds "$seconds" --conc 32 \
-        --extra -m,262144,-i,2 --soak "$out/samples.tsv" ${SEED:+--seed "$SEED"} \
+        --extra -m,262144,-i,2,-M,1073741824 --soak "$out/samples.tsv" ${SEED:+--seed "$SEED"} \
         | tee "$out/soak.log" || status=1
     if command -v gnuplot >/dev/null; then
         verdict=$(sed -n 's/^soak verdict: //p' "$out/soak.log")

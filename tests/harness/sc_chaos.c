@@ -21,6 +21,13 @@
 #define CHAOS_DRAIN_MS  30000   /* then the open ones must end within (scaled) */
 #define CHAOS_CONNS        24   /* open at once (12 in slow builds) */
 
+/* -M where the column has a memory budget: the model does not know
+ * eviction, so the load stays far below the budget. Buffers count by
+ * capacity, and 24 slow readers near the 4 MiB high-water mark could
+ * come near the default 256 MiB. */
+#define CHAOS_MEMORY "1073741824"
+
+
 /* Headers over -m and garbage in the mix. Off for now: when decoding
  * stops at the high-water mark (36b9542) with such a header next in the
  * input, keep_tail() reserves the room it announces, up to 4 GiB, before
@@ -57,8 +64,8 @@ bool chaos_oversize_default(void)
 int sc_chaos(struct run *r)
 {
     uint64_t seed = run_seed(r), rng = seed;
-    const char *extra[5] = { NULL }, *all[16 + 5] = { NULL };
-    char m[16], i[16], csv[64] = "", summary[400];
+    const char *extra[7] = { NULL }, *all[16 + 7] = { NULL };
+    char m[16], i[16], csv[96] = "", summary[400];
     int n = 0, nall = 0;
     struct chaos *ch = NULL;
     struct server *s;
@@ -72,6 +79,10 @@ int sc_chaos(struct run *r)
         snprintf(i, sizeof(i), "%d", cfg.normal ? 1 : 2);
         extra[n++] = "-i";
         extra[n++] = i;
+    }
+    if (cfg.features & F_BUDGET) {
+        extra[n++] = "-M";
+        extra[n++] = CHAOS_MEMORY;
     }
     for (int k = 0; k < cfg.nargs; k++)
         all[nall++] = cfg.args[k];
