@@ -35,7 +35,7 @@ g(x) = c + d * x
 fit [tmax / 2:tmax] g(x) samples using ($1/60):3 via c, d
 set ylabel "count"
 plot samples using ($1/60):3 with lines lw 1.5 title "open fds", \
-     samples using ($1/60):6 with lines lw 1 dt 3 title "connections the client holds open", \
+     samples using ($1/60):6 with lines lw 1.5 dt 2 lc rgb "#2a9d8f" title "connections the client holds open", \
      [tmax / 2:tmax] g(x) with lines lw 2 dt 2 lc rgb "black" title sprintf("%+.1f fds/h", d * 60)
 
 h(x) = e + k * x

@@ -27,7 +27,6 @@
  * come near the default 256 MiB. */
 #define CHAOS_MEMORY "1073741824"
 
-
 /* Headers over -m and garbage in the mix. Off for now: when decoding
  * stops at the high-water mark (36b9542) with such a header next in the
  * input, keep_tail() reserves the room it announces, up to 4 GiB, before
@@ -40,11 +39,10 @@
 #define CHAOS_OVERSIZE false
 
 /* Where the column reaps, a short -i, idle connections in the plans, and
- * every reap judged by the contract's honest idleness: no progress either
- * way for -i. Before step10 counted what it writes as progress (0e5fab9)
- * it reaped slow readers it was still writing to, and the run failed on
- * it; HARNESS_CHAOS_REAP=0 leaves -i at its default (60 s: nothing is
- * reaped within the run). */
+ * every reap judged (drive.h): none sooner than -i after the client's
+ * last send, none that loses replies from a client reading eagerly, and
+ * the idle ones reaped in time. HARNESS_CHAOS_REAP=0 leaves -i at its
+ * default (60 s: nothing is reaped within the run). */
 #define CHAOS_REAP true
 
 static const uint32_t chaos_limits[] = { 1000, 65536, 100000, 300000 };
