@@ -40,7 +40,7 @@ for patch in tests/chaos/mutants/*.patch; do
         result "$name" FAIL "$patch no longer applies to $step (see $dir/patch.log): refresh it"
         continue
     fi
-    if ! make -s -C "$dir/$step" O="$PWD/$dir/normal" >"$dir/build.log" 2>&1; then
+    if ! make -s -j2 -C "$dir/$step" O="$PWD/$dir/normal" >"$dir/build.log" 2>&1; then
         result "$name" FAIL "the mutant does not build (see $dir/build.log)"
         continue
     fi

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHAOS_BUDGET_MS  3000   /* connections start for this long */
+#define CHAOS_BUDGET_MS  2000   /* connections start for this long */
 #define CHAOS_DRAIN_MS  30000   /* then the open ones must end within (scaled) */
 #define CHAOS_CONNS        24   /* open at once (12 in slow builds) */
 
