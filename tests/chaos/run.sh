@@ -62,6 +62,11 @@ if [[ $MODE == soak ]]; then
         --features "$feats" --build normal --seconds "$seconds" --conc 32 \
         --extra -m,262144,-i,2,-M,1073741824 --soak "$out/samples.tsv" ${SEED:+--seed "$SEED"} \
         | tee "$out/soak.log" || status=1
+    if ! command -v gnuplot >/dev/null && [[ $(id -u) -eq 0 ]]; then
+        echo "soak: installing gnuplot-nox for the plot"
+        apt-get install -y -qq gnuplot-nox >/dev/null 2>&1 ||
+            { apt-get update -qq && apt-get install -y -qq gnuplot-nox >/dev/null; } || true
+    fi
     if command -v gnuplot >/dev/null; then
         verdict=$(sed -n 's/^soak verdict: //p' "$out/soak.log")
         gnuplot -e "samples='$out/samples.tsv'; out='$out/soak.png'; verdict='$verdict'" \
