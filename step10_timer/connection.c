@@ -43,6 +43,8 @@ struct connection {
                                     * read by any thread (conn_held) */
     uint64_t idle_ms;              /* close after this long idle; 0: never */
     uint64_t last_progress_ms;     /* loop clock at the last byte read or written */
+    size_t unacked_seen;           /* the kernel's unacknowledged bytes when an
+                                    * idle verdict waited; SIZE_MAX: none */
     uint64_t partial_since_ms;     /* since when the input holds the incomplete
                                     * message it holds; 0: none */
     struct timer idle_timer;       /* checks idleness; armed in the loop */
@@ -180,6 +182,14 @@ static bool over_high_water(const struct connection *conn)
            conn->async_cost > CONN_ASYNC_HIGH_WATER;
 }
 
+/* Bytes went to the kernel: progress, and what the kernel holds unacknowledged
+ * is no longer what an idle verdict saw (check_idle). */
+static void note_written(struct connection *conn)
+{
+    conn->last_progress_ms = event_loop_now(conn->loop);
+    conn->unacked_seen = SIZE_MAX;
+}
+
 /* Writes what the kernel takes now. If some is left, waits for EPOLLOUT.
  * Once all is out: closes if the peer is gone and owed nothing more; after
  * a protocol error, once owed nothing more, sends FIN (and reads on,
@@ -194,7 +204,7 @@ static void flush_output(struct connection *conn)
             return;
         }
         if (n > 0)
-            conn->last_progress_ms = event_loop_now(conn->loop);
+            note_written(conn);
     }
     if (buffer_readable(&conn->output) > 0) {
         if (!channel_is_writing(&conn->channel) &&
@@ -518,13 +528,36 @@ void conn_set_idle_timeout(struct connection *conn, uint64_t idle_ms)
     conn->idle_ms = idle_ms;
 }
 
+/* Idle for idle_ms by what the server did. But replies written long ago
+ * may still be on their way, in the kernel's buffers at both ends, and a
+ * client that reads them makes progress the server's reads and writes do
+ * not show: its window updates let the kernel send on, and the bytes it
+ * acknowledges leave our socket's queue. So when bytes are unacknowledged
+ * the verdict waits one more idle_ms, and then a queue that has shrunk is
+ * progress. Only a client that takes nothing at all for that long is idle
+ * (one that reads less than a window per idle_ms looks so too: SIOCOUTQ
+ * moves by what it acknowledges). */
+static bool still_taking(struct connection *conn, uint64_t now)
+{
+    size_t unacked;
+    if (socket_unacked(&conn->sock, &unacked) < 0 || unacked == 0)
+        return false;                          /* nothing on its way */
+    if (conn->unacked_seen != SIZE_MAX && unacked >= conn->unacked_seen)
+        return false;                          /* it took nothing since */
+    if (conn->unacked_seen != SIZE_MAX)
+        conn->last_progress_ms = now;          /* it took some: progress */
+    conn->unacked_seen = unacked;              /* first look: wait and see */
+    return true;
+}
+
 /* The idle timer fired. Progress only stamps last_progress_ms (O(1), no
  * timer work per message); the timer, when it fires, closes the connection
  * if it is idle or trickling, else re-arms for the time that is left.
- * Idle: nothing read from it and nothing written to it for idle_ms, and no
- * job of its in a worker (then the wait is the server's). Trickling: one
- * message incomplete for idle_ms, bytes arriving or not, unless the server
- * itself paused reading it (nginx's client_body_timeout has the same aim). */
+ * Idle: nothing read from it and nothing written to it for idle_ms, no job
+ * of its in a worker (then the wait is the server's), and nothing taken of
+ * what was written (still_taking). Trickling: one message incomplete for
+ * idle_ms, bytes arriving or not, unless the server itself paused reading
+ * it (nginx's client_body_timeout has the same aim). */
 static void check_idle(void *arg)
 {
     struct connection *conn = arg;
@@ -537,6 +570,8 @@ static void check_idle(void *arg)
 
     if (conn->async_jobs > 0)
         idle_end = now + conn->idle_ms;        /* a worker owes it a reply */
+    if (now >= idle_end && now < trickle_end && still_taking(conn, now))
+        idle_end = now + conn->idle_ms;        /* see again then */
     if (now >= trickle_end) {
         why = "a message incomplete";
         since = conn->partial_since_ms;
@@ -645,6 +680,7 @@ static void establish_in_loop(struct connection *conn, void *args)
 {
     (void)args;
     conn->last_progress_ms = event_loop_now(conn->loop);
+    conn->unacked_seen = SIZE_MAX;             /* no idle verdict waits */
     if (!conn->closed &&
         (channel_enable_reading(&conn->channel) < 0 ||
          (conn->idle_ms > 0 &&
@@ -738,7 +774,7 @@ int write_framed(struct connection *conn, const struct iovec *parts,
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
         return -1;
     if (n > 0)
-        conn->last_progress_ms = event_loop_now(conn->loop);
+        note_written(conn);
     size_t skip = n > 0 ? (size_t)n : 0;
     if (skip == total)
         return 0;

@@ -2,8 +2,10 @@
 #include "socket.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -116,4 +118,13 @@ int socket_peer_address(const struct socket *s, struct inet_address *addr)
 {
     socklen_t len = sizeof(addr->sin);
     return getpeername(s->fd, (struct sockaddr *)&addr->sin, &len);
+}
+
+int socket_unacked(const struct socket *s, size_t *bytes)
+{
+    int n;
+    if (ioctl(s->fd, SIOCOUTQ, &n) < 0)
+        return -1;
+    *bytes = (size_t)n;
+    return 0;
 }

@@ -59,4 +59,8 @@ int socket_error(struct socket *s);
 /* The address of the peer (getpeername). */
 int socket_peer_address(const struct socket *s, struct inet_address *addr);
 
+/* Bytes written to the socket that the peer has not acknowledged yet
+ * (SIOCOUTQ: sent and unacknowledged, or not sent yet). */
+int socket_unacked(const struct socket *s, size_t *bytes);
+
 #endif

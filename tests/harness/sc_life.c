@@ -145,6 +145,78 @@ out:
     return run_result(r);
 }
 
+#define DRAIN_MSGS          3   /* requests of DRAIN_LEN, sent at once */
+#define DRAIN_LEN      300000
+#define DRAIN_RCVBUF (128 << 10) /* the client's receive buffer: the rest waits
+                                  * in the server's kernel send queue */
+#define DRAIN_CHUNK   (16 << 10) /* read every DRAIN_PERIOD ms: 320 KiB/s */
+#define DRAIN_PERIOD        50
+#define DRAIN_LIMIT     20000   /* ms for it all */
+
+/* -i 1: a client sends three 300 KB requests at once and then only reads,
+ * at 320 KiB/s. The server writes the replies as fast as the kernel takes
+ * them, and then has nothing to do for seconds while its kernel's send
+ * queue drains into the client: it writes nothing, reads nothing, and yet
+ * the client keeps reading. The connection must stay open, and serve one
+ * more round trip after the last reply. */
+int sc_draining_reader_not_idle(struct run *r)
+{
+    const char *args[] = { "-i", "1", "-m", "300000", NULL };
+    struct spawn sp = { .args = args };
+    struct server *s;
+    struct stream st;
+    uint64_t seed = run_seed(r);
+    static uint8_t buf[DRAIN_CHUNK];
+
+    stream_init(&st, -1);
+    TRY_PTR(s = run_start(r, &sp));
+    for (int i = 0; i < DRAIN_MSGS; i++)
+        stream_add_random(&st, PROTO_FRAMED, &seed, DRAIN_LEN);
+    TRY(st.fd = rt_connect(r, s->port));
+    int rcvbuf = DRAIN_RCVBUF;
+    EXPECT(r, setsockopt(st.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) == 0,
+           "SO_RCVBUF: %s", strerror(errno));
+    int64_t t0 = now_ms(), next = t0;
+    size_t allowed = 0;
+    while (st.got < st.want.len) {
+        EXPECT(r, now_ms() - t0 < ms(DRAIN_LIMIT), "%zu of %zu reply bytes after %d ms",
+               st.got, st.want.len, ms(DRAIN_LIMIT));
+        EXPECT(r, stream_send(&st) >= 0, "%s", st.err);
+        if (now_ms() >= next) {
+            allowed += DRAIN_CHUNK;
+            next += DRAIN_PERIOD;
+        }
+        size_t want = allowed - st.got;
+        if (want > st.want.len - st.got)
+            want = st.want.len - st.got;
+        if (want > 0) {
+            ssize_t n = recv(st.fd, buf, want, MSG_DONTWAIT);
+            EXPECT(r, n != 0, "the server closed the connection while the client read "
+                   "(%zu of %zu reply bytes read, %.1f s)", st.got, st.want.len,
+                   (now_ms() - t0) / 1000.0);
+            EXPECT(r, n > 0 || errno == EAGAIN, "recv: %s", strerror(errno));
+            if (n > 0) {
+                EXPECT(r, memcmp(buf, st.want.p + st.got, (size_t)n) == 0,
+                       "reply bytes %zu.. differ", st.got);
+                st.got += (size_t)n;
+            }
+        }
+        poll(NULL, 0, 10);                 /* the pace is the scenario */
+    }
+    double drained = (now_ms() - t0) / 1000.0;
+    EXPECT(r, silent_closed(st.fd) == 0, "reaped while it read: EOF right after the last "
+           "reply (%.1f s)", drained);
+    stream_add(&st, PROTO_FRAMED, "still here", 10);
+    TRY(pump(r, &st, 1, ms(T_TRIP), ms(T_TRIP)));
+    run_note(r, "open after %.1f s of reading %zu reply bytes at 320 KiB/s, then one "
+             "more round trip", drained, st.want.len);
+out:
+    if (st.fd >= 0)
+        close(st.fd);
+    stream_free(&st);
+    return run_result(r);
+}
+
 /* -i 2: one client announces a 1000-byte message and sends it a byte every
  * 300 ms, another sends a whole small message every 300 ms. Bytes keep
  * arriving on both, but only the second makes progress: the trickling

@@ -38,6 +38,7 @@ const struct scenario scenarios[] = {
     { "threads_t2w0",         sc_threads_t2w0,         F_THREADS,  0 },
     { "idle_reap",            sc_idle_reap,            F_IDLE,     0 },
     { "slow_reader_not_idle", sc_slow_reader_not_idle, F_IDLE,     S_FRAMED },
+    { "draining_reader_not_idle", sc_draining_reader_not_idle, F_IDLE, S_FRAMED },
     { "trickle_sender",       sc_trickle_sender,       F_IDLE,     S_FRAMED },
     { "sigterm_clean",        sc_sigterm_clean,        F_SHUTDOWN, S_ENDS_SERVER },
     { "emfile",               sc_emfile,               F_EMFILE,   0 },

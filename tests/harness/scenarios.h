@@ -51,6 +51,7 @@ int sc_client_pipelines(struct run *r);
 /* sc_life.c */
 int sc_idle_reap(struct run *r);
 int sc_slow_reader_not_idle(struct run *r);
+int sc_draining_reader_not_idle(struct run *r);
 int sc_trickle_sender(struct run *r);
 int sc_sigterm_clean(struct run *r);
 int sc_emfile(struct run *r);
