@@ -27,16 +27,13 @@
  * come near the default 256 MiB. */
 #define CHAOS_MEMORY "1073741824"
 
-/* Headers over -m and garbage in the mix. Off for now: when decoding
- * stops at the high-water mark (36b9542) with such a header next in the
- * input, keep_tail() reserves the room it announces, up to 4 GiB, before
- * the header is checked; step10 then evicts the connection as over its
- * memory budget (7ec7342) without the replies owed before the header, and
- * under ASan every step spends seconds freeing the reservation. Back on
- * (true) once steps 07-10 reserve only for a header within -m;
- * HARNESS_CHAOS_OVERSIZE=1 (or 0) overrides. (Before 3b305b5 the mix
- * failed every framed column at once: the close dropped the replies.) */
-#define CHAOS_OVERSIZE false
+/* Headers over -m and garbage in the mix. It found two bugs: before
+ * 3b305b5 the close dropped the replies owed before the bad header (every
+ * framed column failed at once), and before df78d65 keep_tail() reserved
+ * what an unchecked header announced, up to 4 GiB, when decoding stopped
+ * at the high water mark right before it. HARNESS_CHAOS_OVERSIZE=0 (or 1)
+ * overrides. */
+#define CHAOS_OVERSIZE true
 
 /* Where the column reaps, a short -i, idle connections in the plans, and
  * every reap judged (drive.h): none sooner than -i after the client's
