@@ -10,7 +10,8 @@
 #   make chaos            random clients checked against a model, every column
 #                         (SECONDS=600; replay: SEED=.. COLUMN=.., see tests/README.md)
 #   make soak             step10 under churn: RSS, fds, threads (MINUTES=2 or HOURS=1)
-#   make bench            the benchmark ladder (also bench-idle, bench-syscalls)
+#   make bench            the benchmark ladder and the size sweep (also
+#                         bench-sweep, bench-idle, bench-syscalls)
 #   make clean
 
 STEPS    := $(sort $(wildcard step[0-9][0-9]_*))
@@ -19,7 +20,8 @@ NEWEST   := $(lastword $(STEPS))
 PORT     ?= 5085
 EXCLUDE  := -x '*.o' -x '*.d' -x server -x client -x '*.gcda' -x '*.gcno' -x '*.gcov'
 
-.PHONY: all run test check coverage diff fuzz chaos soak bench bench-idle bench-syscalls clean \
+.PHONY: all run test check coverage diff fuzz chaos soak bench bench-idle bench-syscalls \
+        bench-sweep clean \
         $(addprefix step,$(STEP_IDS))
 
 all: $(addprefix step,$(STEP_IDS))
@@ -49,7 +51,7 @@ chaos:
 soak:
 	@bash tests/chaos/run.sh soak
 
-bench bench-idle bench-syscalls:
+bench bench-idle bench-syscalls bench-sweep:
 	@$(MAKE) -s -C tests/bench $@
 
 clean:

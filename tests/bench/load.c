@@ -23,8 +23,9 @@
  * Latency runs from the moment a request enters the window to the moment its
  * last reply byte is read, recorded in a log-linear histogram (hist.h).
  *
- * With --pid the server's CPU time (utime + stime from /proc/PID/stat) is
- * read at the two ends of the window, giving CPU microseconds per message.
+ * With --pid the server's CPU time (utime and stime from /proc/PID/stat) is
+ * read at the two ends of the window, giving CPU microseconds per message,
+ * user and system apart.
  * With --hold every connection does one round trip and then stays open and
  * idle; "ready N" is printed and the client waits for SIGINT, SIGTERM or
  * SIGHUP (or end of standard input when that is a pipe or a terminal).
@@ -151,14 +152,20 @@ static void report_error(const char *fmt, ...)
     pthread_mutex_unlock(&error_lock);
 }
 
-/* Server CPU time (user + system, all threads) in microseconds, or -1. */
-static double proc_cpu_us(pid_t pid)
+/* CPU time of a process, all threads, in microseconds. */
+struct cpu_time {
+    double user, sys;
+};
+
+/* The server's CPU time so far; -1 (user and sys) if it cannot be read. */
+static struct cpu_time proc_cpu_us(pid_t pid)
 {
+    struct cpu_time t = { -1, -1 };
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     FILE *f = fopen(path, "r");
     if (f == NULL)
-        return -1;
+        return t;
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
     buf[n] = '\0';
@@ -170,8 +177,11 @@ static double proc_cpu_us(pid_t pid)
     if (p == NULL ||
         sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
                &utime, &stime) != 2)
-        return -1;
-    return (double)(utime + stime) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+        return t;
+    double tick_us = 1e6 / (double)sysconf(_SC_CLK_TCK);
+    t.user = (double)utime * tick_us;
+    t.sys = (double)stime * tick_us;
+    return t;
 }
 
 /* ---- one connection ------------------------------------------------- */
@@ -662,6 +672,7 @@ struct result {
     uint64_t    messages, errors;
     double      seconds;
     double      cpu_us;             /* server CPU in the window; < 0: unknown */
+    double      user_us, sys_us;    /* its user and system parts */
     struct hist hist;
 };
 
@@ -688,10 +699,13 @@ static void print_result(const struct result *r)
                r->seconds, (unsigned long long)r->messages, rate, mib,
                p50, p99, p999, max, mean);
         if (per_msg >= 0)
-            printf("\"server_cpu_us\":%.0f,\"cpu_us_per_msg\":%.3f,",
-                   r->cpu_us, per_msg);
+            printf("\"server_cpu_us\":%.0f,\"cpu_us_per_msg\":%.3f,"
+                   "\"user_us_per_msg\":%.3f,\"sys_us_per_msg\":%.3f,",
+                   r->cpu_us, per_msg, r->user_us / (double)r->messages,
+                   r->sys_us / (double)r->messages);
         else
-            printf("\"server_cpu_us\":null,\"cpu_us_per_msg\":null,");
+            printf("\"server_cpu_us\":null,\"cpu_us_per_msg\":null,"
+                   "\"user_us_per_msg\":null,\"sys_us_per_msg\":null,");
         printf("\"errors\":%llu}\n", (unsigned long long)r->errors);
     } else {
         printf("%s, %d connections, %d threads, %d in flight, %zu-byte "
@@ -702,7 +716,9 @@ static void print_result(const struct result *r)
         printf("  latency    p50 %.1f us  p99 %.1f us  p99.9 %.1f us  "
                "max %.1f us  mean %.1f us\n", p50, p99, p999, max, mean);
         if (per_msg >= 0)
-            printf("  server     %.3f CPU us per message\n", per_msg);
+            printf("  server     %.3f CPU us per message (user %.3f, system %.3f)\n",
+                   per_msg, r->user_us / (double)r->messages,
+                   r->sys_us / (double)r->messages);
         printf("  errors     %llu\n", (unsigned long long)r->errors);
     }
     fflush(stdout);
@@ -792,7 +808,7 @@ int main(int argc, char **argv)
     pthread_barrier_wait(&go_barrier);
 
     struct result r = { .cpu_us = -1 };
-    double cpu0 = -1, cpu1 = -1;
+    struct cpu_time cpu0 = { -1, -1 }, cpu1 = { -1, -1 };
     if (opt.server_pid && opt.count == 0) {
         sleep_until(t_start);
         cpu0 = proc_cpu_us(opt.server_pid);
@@ -814,8 +830,11 @@ int main(int argc, char **argv)
     }
     if (opt.server_pid && opt.count > 0)
         cpu1 = proc_cpu_us(opt.server_pid);
-    if (cpu0 >= 0 && cpu1 >= 0)
-        r.cpu_us = cpu1 - cpu0;
+    if (cpu0.user >= 0 && cpu1.user >= 0) {
+        r.user_us = cpu1.user - cpu0.user;
+        r.sys_us = cpu1.sys - cpu0.sys;
+        r.cpu_us = r.user_us + r.sys_us;
+    }
     r.seconds = opt.count > 0 ? (double)(last - t_origin) / NS : opt.duration;
     if (errors_hidden > 0)
         fprintf(stderr, "load: %lu more errors not shown\n", errors_hidden);

@@ -4,13 +4,16 @@
 #   bash run.sh bench            throughput, latency, CPU per message
 #   bash run.sh bench-idle       server memory per idle connection
 #   bash run.sh bench-syscalls   syscalls per message, under strace
+#   bash run.sh bench-sweep      CPU per message against message size
 #
 # The Makefile builds the load client, the peers and every step first, and
 # passes the knobs in the environment (defaults below). The servers are the
 # stages of tests/stages.txt that serve many clients (their base column; the
 # threaded ones with -t 0, step10 once more with -t 2) and the two reference
-# peers, in each protocol a stage speaks. A server runs pinned to SERVER_CPU
-# and the client to CLIENT_CPU; every run gets a fresh server on port 0.
+# peers, in each protocol a stage speaks; the sweep runs the newest stage and
+# the peers, the floor (peer_epoll) among them. A server runs pinned to
+# SERVER_CPU and the client to CLIENT_CPU; every run gets a fresh server on
+# port 0.
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -26,7 +29,10 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 SYSCALL_MSGS=${SYSCALL_MSGS:-5000}
+SWEEP_ROUNDS=${SWEEP_ROUNDS:-$ROUNDS}
+SWEEP_SIZES=${SWEEP_SIZES:-64 512 2K 4K 8K 16K 64K 256K}
 T2_STAGE=10                     # the stage that also runs with -t 2
+SWEEP_STAGE=10                  # the stage of the size sweep
 
 # The workloads of `bench`, in order: load arguments and a title.
 WORKLOADS=(pingpong pipeline conn1000 bulk)
@@ -52,7 +58,7 @@ declare -A ROW_BIN ROW_PROTO ROW_ARGS ROW_STAGE ROW_REF
 # Scratch under results/ (ignored by git as *.tmp), away from /tmp cleaners.
 mkdir -p "$RESULTS"
 TMP=$(mktemp -d "$RESULTS/run.XXXXXX.tmp")
-SRV_PID='' SRV_PORT='' SRV_NOTE='' BG_PID='' DIED=''
+SRV_PID='' SRV_PORT='' SRV_NOTE='' BG_PID='' DIED='' STARTED=0
 
 log()  { printf '%s\n' "$*" >&2; }
 die()  { log "bench: $*"; exit 1; }
@@ -102,6 +108,23 @@ load_rows()
         add_row "libevent$suffix" "$HERE/peers/peer_libevent" "$proto" "$flag" peer_libevent
         add_row "libuv$suffix" "$HERE/peers/peer_libuv" "$proto" "$flag" peer_libuv
     done
+}
+
+# The rows of the sweep: the stage SWEEP_STAGE (one loop, -t 0), the two
+# peers and the floor, all framed, each compared with the floor.
+sweep_rows()
+{
+    local column stage args features
+    while read -r column stage args features; do
+        [[ $column == "$SWEEP_STAGE" && -x $ROOT/$stage/server ]] || continue
+        local extra=
+        [[ " $features " == *" threads "* ]] && extra="-t 0"
+        add_row "$column" "$ROOT/$stage/server" framed "$extra" "$stage"
+    done <"$ROOT/tests/stages.txt"
+    add_row libuv "$HERE/peers/peer_libuv" framed "" peer_libuv
+    add_row libevent "$HERE/peers/peer_libevent" framed "" peer_libevent
+    add_row epoll "$HERE/peers/peer_epoll" framed "" peer_epoll
+    for row in "${ROWS[@]}"; do ROW_REF[$row]=epoll; done
 }
 
 # wait_for REGEX FILE PID SECONDS: true once FILE has a line matching REGEX;
@@ -289,24 +312,26 @@ bench_run()     # ROUND WORKLOAD ROW: one R line of the run table
         report_failure "$row, $wl (round $round)" "$note" "$row" "${args[@]}"
     fi
     printf 'R\t%s\t%s\t%s\t%s' "$round" "$wl" "$row" "$status"
-    for key in msgs_per_s mib_per_s p50_us p99_us p999_us cpu_us_per_msg errors; do
+    for key in msgs_per_s mib_per_s p50_us p99_us p999_us cpu_us_per_msg \
+               user_us_per_msg sys_us_per_msg errors; do
         printf '\t%s' "$(jfield "$json" "$key")"
     done
     printf '\t%s\n' "$note"
 }
 
-cmd_bench()
+# run_rounds TSV ROUNDS: the header of the run table (M, W, S lines), then
+# ROUNDS rounds, each running every row once per workload. Interleaved: the
+# order is rotated from round to round and workload to workload.
+run_rounds()
 {
-    load_rows
-    local tsv=$TMP/runs.tsv n=${#ROWS[@]} r w i row wl started=$SECONDS
-    (( n > 0 )) || die "no server to measure"
-    log "bench: ${#ROWS[@]} servers x ${#WORKLOADS[@]} workloads x $ROUNDS rounds" \
-        "of ${DURATION}s (+${WARMUP}s warm-up); server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU"
-
+    local tsv=$1 rounds=$2 n=${#ROWS[@]} r w i row wl
     {
         printf 'M\tdate\t%s\nM\thost\t%s\nM\tkernel\t%s\nM\tcpus\t%s\n' \
             "$(date -Iseconds)" "$(hostname)" "$(uname -r)" "$(nproc)"
-        printf 'M\trounds\t%s\nM\tduration\t%s\nM\twarmup\t%s\n' "$ROUNDS" "$DURATION" "$WARMUP"
+        printf 'M\tcpu_model\t%s\nM\tload_average\t%s\n' \
+            "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" \
+            "$(cut -d ' ' -f 1-3 /proc/loadavg)"
+        printf 'M\trounds\t%s\nM\tduration\t%s\nM\twarmup\t%s\n' "$rounds" "$DURATION" "$WARMUP"
         printf 'M\tserver_cpu\t%s\nM\tclient_cpu\t%s\n' "$SERVER_CPU" "$CLIENT_CPU"
         for wl in "${WORKLOADS[@]}"; do
             printf 'W\t%s\t%s\t%s\n' "$wl" "${WL_TITLE[$wl]}" "${WL_ARGS[$wl]}"
@@ -317,9 +342,7 @@ cmd_bench()
         done
     } >"$tsv"
 
-    # Interleaved: each round runs every server once per workload, the order
-    # rotated from round to round and workload to workload.
-    for (( r = 1; r <= ROUNDS; r++ )); do
+    for (( r = 1; r <= rounds; r++ )); do
         for (( w = 0; w < ${#WORKLOADS[@]}; w++ )); do
             wl=${WORKLOADS[w]}
             for (( i = 0; i < n; i++ )); do
@@ -328,11 +351,22 @@ cmd_bench()
                 bench_run "$r" "$wl" "$row" >>"$tsv"
             done
         done
-        log "bench: round $r of $ROUNDS done, $(( SECONDS - started )) s"
+        log "bench: round $r of $rounds done, $(( SECONDS - STARTED )) s (load average $(cut -d ' ' -f 1 /proc/loadavg))"
     done
-
     mkdir -p "$RESULTS"
     cp "$tsv" "$RESULTS/runs.tmp"      # the raw run table, if anything below fails
+}
+
+cmd_bench()
+{
+    load_rows
+    local tsv=$TMP/runs.tsv
+    STARTED=$SECONDS
+    (( ${#ROWS[@]} > 0 )) || die "no server to measure"
+    log "bench: ${#ROWS[@]} servers x ${#WORKLOADS[@]} workloads x $ROUNDS rounds" \
+        "of ${DURATION}s (+${WARMUP}s warm-up); server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU"
+    run_rounds "$tsv" "$ROUNDS"
+
     awk -F '\t' -v json="$TMP/latest.json" -v plotdata="$TMP/plot.dat" \
         -v plotinc="$TMP/plot.inc" -f "$HERE/report.awk" "$tsv" ||
         die "report.awk failed; the run table is in results/runs.tmp"
@@ -341,7 +375,38 @@ cmd_bench()
         "$HERE/plot.gp" || log "bench: gnuplot failed"
     echo
     echo "results: ${RESULTS#"$ROOT"/}/latest.json, ${RESULTS#"$ROOT"/}/throughput.png" \
-         "($(( SECONDS - started )) s)"
+         "($(( SECONDS - STARTED )) s)"
+}
+
+# ---- bench-sweep ----------------------------------------------------------
+
+# Ping-pong at every size of SWEEP_SIZES, 100 connections with one message
+# in flight each: the server's CPU per message, user and system apart,
+# against the floor's (peer_epoll: no framework, no copy in user space).
+cmd_sweep()
+{
+    sweep_rows
+    local tsv=$TMP/sweep.tsv size
+    STARTED=$SECONDS
+    WORKLOADS=()
+    for size in $SWEEP_SIZES; do
+        WORKLOADS+=("$size")
+        WL_ARGS[$size]="-c 100 -k 1 -s $size"
+        WL_TITLE[$size]="ping-pong: 100 connections x $size B, 1 in flight"
+    done
+    log "bench-sweep: ${#ROWS[@]} servers x ${#WORKLOADS[@]} sizes x $SWEEP_ROUNDS rounds" \
+        "of ${DURATION}s (+${WARMUP}s warm-up); server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU"
+    run_rounds "$tsv" "$SWEEP_ROUNDS"
+
+    awk -F '\t' -v json="$TMP/sweep.json" -v plotdata="$TMP/sweep.dat" \
+        -v plotinc="$TMP/sweep.inc" -f "$HERE/sweep.awk" "$tsv" ||
+        die "sweep.awk failed; the run table is in results/runs.tmp"
+    save_result sweep.json sweep
+    gnuplot -e "datafile='$TMP/sweep.dat'; incfile='$TMP/sweep.inc'; outfile='$RESULTS/sweep.png'" \
+        "$HERE/sweep.gp" || log "bench-sweep: gnuplot failed"
+    echo
+    echo "results: ${RESULTS#"$ROOT"/}/sweep.json, ${RESULTS#"$ROOT"/}/sweep.png" \
+         "($(( SECONDS - STARTED )) s)"
 }
 
 # ---- bench-idle -----------------------------------------------------------
@@ -450,5 +515,6 @@ case ${1:-} in
 bench)          cmd_bench ;;
 bench-idle)     cmd_idle ;;
 bench-syscalls) cmd_syscalls ;;
-*)              die "usage: run.sh bench|bench-idle|bench-syscalls" ;;
+bench-sweep)    cmd_sweep ;;
+*)              die "usage: run.sh bench|bench-idle|bench-syscalls|bench-sweep" ;;
 esac
