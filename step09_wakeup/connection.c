@@ -236,23 +236,31 @@ static ssize_t read_input(struct connection *conn, char *stack,
     return n;
 }
 
-/* After decoding: copy what is left of a view into the input buffer, and
- * if it is an incomplete message whose header is within max_payload, make
- * room there for all of it: the rest then arrives with no regrowth and no
- * copy. Reserved pages cost no memory until bytes land in them. The header
- * is checked here, not taken as checked: decoding may have stopped at the
- * high water mark right before it, and a 4 GiB header must reserve nothing
- * (decode_messages rejects it when it gets there). -1 with errno ENOMEM. */
+/* After decoding: keep what is left of in (an incomplete message, or
+ * messages that the high water mark left) in the input buffer, and if it
+ * starts with an incomplete message whose header is within max_payload,
+ * make room there for all of it: the rest then arrives with no regrowth
+ * and no copy. The room is made before the tail of a view is copied in,
+ * so the tail is copied once. Reserved pages cost no memory until bytes
+ * land in them. The header is checked here, not taken as checked:
+ * decoding may have stopped at the high water mark right before it, and a
+ * 4 GiB header must reserve nothing (decode_messages rejects it when it
+ * gets there). -1 with errno ENOMEM. */
 static int keep_tail(struct connection *conn, struct buffer *in)
 {
-    if (in != &conn->input && buffer_readable(in) > 0 &&
-        buffer_append(&conn->input, buffer_peek(in), buffer_readable(in)) < 0)
+    size_t have = buffer_readable(in), len;
+    if (have == 0)
+        return 0;                      /* the read ended on a message boundary */
+    size_t want = have;                /* what the input buffer will hold */
+    if (have >= CODEC_HEADER_LEN &&
+        codec_decode(in, conn->max_payload, &len) == CODEC_INCOMPLETE)
+        want = CODEC_HEADER_LEN + len;
+    size_t held = buffer_readable(&conn->input);   /* 0 when in is a view */
+    if (want > held && buffer_ensure_writable(&conn->input, want - held) < 0)
         return -1;
-    size_t have = buffer_readable(&conn->input), len;
-    if (have < CODEC_HEADER_LEN ||
-        codec_decode(&conn->input, conn->max_payload, &len) != CODEC_INCOMPLETE)
-        return 0;                  /* no header yet, a whole message, or too long */
-    return buffer_ensure_writable(&conn->input, CODEC_HEADER_LEN + len - have);
+    if (in == &conn->input)
+        return 0;
+    return buffer_append(&conn->input, buffer_peek(in), have);
 }
 
 /* Handles the messages in in, then writes all their replies at once. With
