@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -152,15 +153,49 @@ static void report_error(const char *fmt, ...)
     pthread_mutex_unlock(&error_lock);
 }
 
-/* CPU time of a process, all threads, in microseconds. */
+/* CPU time of a process, all threads, in microseconds: user and system
+ * from the clock tick's samples, run from the scheduler's own account. */
 struct cpu_time {
     double user, sys;
+    double run;
 };
+
+/* The time the scheduler ran the threads of pid (the first field of each
+ * /proc/PID/task/TID/schedstat, in ns), in microseconds; -1 if unknown.
+ * Exact, where utime and stime are samples of 1 tick each. */
+static double proc_run_us(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    double ns = 0;
+    int found = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char file[64 + sizeof(e->d_name) + 16];
+        unsigned long long run;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(file, sizeof(file), "%s/%s/schedstat", path, e->d_name);
+        FILE *f = fopen(file, "r");
+        if (f == NULL)
+            continue;                   /* a thread that just ended */
+        if (fscanf(f, "%llu", &run) == 1) {
+            ns += (double)run;
+            found = 1;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return found ? ns / 1e3 : -1;
+}
 
 /* The server's CPU time so far; -1 (user and sys) if it cannot be read. */
 static struct cpu_time proc_cpu_us(pid_t pid)
 {
-    struct cpu_time t = { -1, -1 };
+    struct cpu_time t = { -1, -1, -1 };
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     FILE *f = fopen(path, "r");
@@ -181,6 +216,7 @@ static struct cpu_time proc_cpu_us(pid_t pid)
     double tick_us = 1e6 / (double)sysconf(_SC_CLK_TCK);
     t.user = (double)utime * tick_us;
     t.sys = (double)stime * tick_us;
+    t.run = proc_run_us(pid);
     return t;
 }
 
@@ -673,6 +709,7 @@ struct result {
     double      seconds;
     double      cpu_us;             /* server CPU in the window; < 0: unknown */
     double      user_us, sys_us;    /* its user and system parts */
+    double      run_us;             /* the scheduler's count; < 0: unknown */
     struct hist hist;
 };
 
@@ -706,6 +743,10 @@ static void print_result(const struct result *r)
         else
             printf("\"server_cpu_us\":null,\"cpu_us_per_msg\":null,"
                    "\"user_us_per_msg\":null,\"sys_us_per_msg\":null,");
+        if (per_msg >= 0 && r->run_us >= 0)
+            printf("\"run_us_per_msg\":%.3f,", r->run_us / (double)r->messages);
+        else
+            printf("\"run_us_per_msg\":null,");
         printf("\"errors\":%llu}\n", (unsigned long long)r->errors);
     } else {
         printf("%s, %d connections, %d threads, %d in flight, %zu-byte "
@@ -719,6 +760,9 @@ static void print_result(const struct result *r)
             printf("  server     %.3f CPU us per message (user %.3f, system %.3f)\n",
                    per_msg, r->user_us / (double)r->messages,
                    r->sys_us / (double)r->messages);
+        if (per_msg >= 0 && r->run_us >= 0)
+            printf("             %.3f us per message run by the scheduler's count\n",
+                   r->run_us / (double)r->messages);
         printf("  errors     %llu\n", (unsigned long long)r->errors);
     }
     fflush(stdout);
@@ -807,8 +851,8 @@ int main(int argc, char **argv)
     }
     pthread_barrier_wait(&go_barrier);
 
-    struct result r = { .cpu_us = -1 };
-    struct cpu_time cpu0 = { -1, -1 }, cpu1 = { -1, -1 };
+    struct result r = { .cpu_us = -1, .run_us = -1 };
+    struct cpu_time cpu0 = { -1, -1, -1 }, cpu1 = { -1, -1, -1 };
     if (opt.server_pid && opt.count == 0) {
         sleep_until(t_start);
         cpu0 = proc_cpu_us(opt.server_pid);
@@ -834,6 +878,8 @@ int main(int argc, char **argv)
         r.user_us = cpu1.user - cpu0.user;
         r.sys_us = cpu1.sys - cpu0.sys;
         r.cpu_us = r.user_us + r.sys_us;
+        if (cpu0.run >= 0 && cpu1.run >= 0)
+            r.run_us = cpu1.run - cpu0.run;
     }
     r.seconds = opt.count > 0 ? (double)(last - t_origin) / NS : opt.duration;
     if (errors_hidden > 0)
