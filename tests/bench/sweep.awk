@@ -155,7 +155,8 @@ END {
     printf "nservers = %d\narray names[%d]\n", ns, ns > plotinc
     for (j = 1; j <= ns; j++) {
         s = sv[j]
-        printf "names[%d] = %s\n", j, jstr(s == ref[s] ? s " (floor)" : s) > plotinc
+        label = s ~ /^[0-9]+$/ ? "step" s " " sargs[s] : s == ref[s] ? s " (the floor)" : s
+        printf "names[%d] = %s\n", j, jstr(label) > plotinc
         for (i = 1; i <= nw; i++) {
             summarize(wl[i], s)
             printf "%d\t%s\t%s\t%s\t%s\n", bytes(wl[i]),

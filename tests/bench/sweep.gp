@@ -24,13 +24,15 @@ set grid xtics ytics
 set key top left
 set style data linespoints
 
-set title "CPU per message, x the floor's (median of per-round ratios)"
+set title "CPU per message, x the floor's (median of per-round ratios; off the scale: clipped)"
 set ylabel "x floor"
-set yrange [0.6:*]
-plot for [i = 1:nservers] datafile index (i - 1) using 1:5 lw 2 pt 7 title names[i]
+set yrange [0.8:1.6]
+plot for [i = 1:nservers] datafile index (i - 1) using 1:5 lw 2 pt 7 title names[i], \
+     1.05 with lines dt 2 lc rgb "black" title "floor + 5 %"
 
 set logscale y 10
 set yrange [*:*]
+set key top left
 set format y "%g"
 set ylabel "us per message"
 set title "CPU per message: user + system"
