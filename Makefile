@@ -10,8 +10,9 @@
 #   make chaos            random clients checked against a model, every column
 #                         (SECONDS=600; replay: SEED=.. COLUMN=.., see tests/README.md)
 #   make soak             step10 under churn: RSS, fds, threads (MINUTES=2 or HOURS=1)
-#   make bench            the benchmark ladder and the size sweep (also
-#                         bench-sweep, bench-idle, bench-syscalls)
+#   make bench            the benchmark ladder, the size sweep and the clients
+#                         (also bench-sweep, bench-client, bench-idle,
+#                         bench-syscalls)
 #   make clean
 
 STEPS    := $(sort $(wildcard step[0-9][0-9]_*))
@@ -21,7 +22,7 @@ PORT     ?= 5085
 EXCLUDE  := -x '*.o' -x '*.d' -x server -x client -x '*.gcda' -x '*.gcno' -x '*.gcov'
 
 .PHONY: all run test check coverage diff fuzz chaos soak bench bench-idle bench-syscalls \
-        bench-sweep clean \
+        bench-sweep bench-client clean \
         $(addprefix step,$(STEP_IDS))
 
 all: $(addprefix step,$(STEP_IDS))
@@ -51,7 +52,7 @@ chaos:
 soak:
 	@bash tests/chaos/run.sh soak
 
-bench bench-idle bench-syscalls bench-sweep:
+bench bench-idle bench-syscalls bench-sweep bench-client:
 	@$(MAKE) -s -C tests/bench $@
 
 clean:

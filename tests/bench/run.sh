@@ -5,6 +5,8 @@
 #   bash run.sh bench-idle       server memory per idle connection
 #   bash run.sh bench-syscalls   syscalls per message, under strace
 #   bash run.sh bench-sweep      CPU per message against message size
+#   bash run.sh bench-client     the clients: CLIENT_LINES lines, blocking
+#                                (step09) against pipelining (step10)
 #
 # The Makefile builds the load client, the peers and every step first, and
 # passes the knobs in the environment (defaults below). The servers are the
@@ -33,6 +35,8 @@ SWEEP_ROUNDS=${SWEEP_ROUNDS:-$ROUNDS}
 SWEEP_SIZES=${SWEEP_SIZES:-64 512 2K 4K 8K 16K 64K 256K}
 T2_STAGE=10                     # the stage that also runs with -t 2
 SWEEP_STAGE=10                  # the stage of the size sweep
+CLIENT_LINES=${CLIENT_LINES:-100000}
+CLIENT_ROUNDS=${CLIENT_ROUNDS:-$ROUNDS}
 
 # The workloads of `bench`, in order: load arguments and a title.
 WORKLOADS=(pingpong pipeline conn1000 bulk)
@@ -409,6 +413,86 @@ cmd_sweep()
          "($(( SECONDS - STARTED )) s)"
 }
 
+# ---- bench-client ---------------------------------------------------------
+
+# client_run CLIENT LINES OUT: one run of a stage's client against the
+# running server, pinned to CLIENT_CPU; prints "wall user sys" in seconds.
+# False unless it exits 0 and prints one reply per line.
+client_run()
+{
+    local TIMEFORMAT='%3R %3U %3S' rc
+    { time taskset -c "$CLIENT_CPU" "$1" 127.0.0.1 "$SRV_PORT" <"$2" >"$3" \
+          2>"$TMP/client.err"; } 2>"$TMP/client.time"
+    rc=$?
+    (( rc == 0 )) || { log "bench-client: $1 exited with $rc: $(head -n 1 "$TMP/client.err")"; return 1; }
+    [[ $(wc -l <"$3") == "$CLIENT_LINES" ]] ||
+        { log "bench-client: $1 printed $(wc -l <"$3") lines, not $CLIENT_LINES"; return 1; }
+    cat "$TMP/client.time"
+}
+
+# The two clients of the framed protocol, each CLIENT_ROUNDS times in
+# turn, against step10's server (-t 0), fresh for each run: step09's
+# client waits for each reply before it sends the next line; step10's
+# sends every line as it reads it and prints replies as they come. Both
+# must print the same lines. Wall time and the client's CPU, medians.
+cmd_client()
+{
+    local lines=$TMP/lines.txt r c t wall user sys first='' order
+    local clients=(09 10) stage
+    declare -A BIN WALLS USERS SYSS
+    STARTED=$SECONDS
+    add_row client-server "$ROOT/step10_timer/server" framed "-t 0" step10_timer
+    for c in "${clients[@]}"; do
+        stage=$(ls -d "$ROOT"/step"$c"_* | head -n 1)
+        BIN[$c]=$stage/client
+        [[ -x ${BIN[$c]} ]] || die "no client in $stage"
+        WALLS[$c]='' USERS[$c]='' SYSS[$c]=''
+    done
+    awk -v n="$CLIENT_LINES" 'BEGIN { for (i = 1; i <= n; i++) printf "line %d of the client bench\n", i }' >"$lines"
+    log "bench-client: $CLIENT_LINES lines, clients of steps ${clients[*]} x $CLIENT_ROUNDS rounds;" \
+        "server (step10 -t 0) on CPU $SERVER_CPU, client on CPU $CLIENT_CPU"
+    for (( r = 1; r <= CLIENT_ROUNDS; r++ )); do
+        order=("${clients[@]}")
+        (( r % 2 == 0 )) && order=(10 09)       # each goes first in turn
+        for c in "${order[@]}"; do
+            server_start client-server || die "step10's server: $SRV_NOTE"
+            t=$(client_run "${BIN[$c]}" "$lines" "$TMP/out-$c.txt") || die "client of step$c failed"
+            server_stop
+            read -r wall user sys <<<"$t"
+            WALLS[$c]+=" $wall" USERS[$c]+=" $user" SYSS[$c]+=" $sys"
+            if [[ -z $first ]]; then
+                first=$TMP/out-$c.txt
+            else
+                cmp -s "$first" "$TMP/out-$c.txt" || die "the clients' outputs differ"
+            fi
+        done
+        log "bench-client: round $r of $CLIENT_ROUNDS done, $(( SECONDS - STARTED )) s"
+    done
+
+    median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+    local w09 w10 u09 u10 s09 s10
+    w09=$(median <<<"${WALLS[09]}") w10=$(median <<<"${WALLS[10]}")
+    u09=$(median <<<"${USERS[09]}") u10=$(median <<<"${USERS[10]}")
+    s09=$(median <<<"${SYSS[09]}") s10=$(median <<<"${SYSS[10]}")
+    printf '\n%s lines through step10'"'"'s server, medians of %s rounds (seconds)\n\n' \
+        "$CLIENT_LINES" "$CLIENT_ROUNDS"
+    printf '%-30s %10s %10s %10s   %s\n' client wall user sys "every run (wall)"
+    printf '%-30s %10s %10s %10s  %s\n' "step09 (blocking)" "$w09" "$u09" "$s09" "${WALLS[09]}"
+    printf '%-30s %10s %10s %10s  %s\n' "step10 (pipelining)" "$w10" "$u10" "$s10" "${WALLS[10]}"
+    printf '\nstep09 / step10, wall time: %s\n' "$(awk -v a="$w09" -v b="$w10" 'BEGIN { printf "%.1f", a / b }')"
+    printf '{"date":"%s","lines":%s,"rounds":%s,"server":"step10_timer -t 0","clients":{' \
+        "$(date -Iseconds)" "$CLIENT_LINES" "$CLIENT_ROUNDS" >"$TMP/client.json"
+    printf '"step09":{"wall_s":%s,"user_s":%s,"sys_s":%s,"walls":[%s]},' \
+        "$w09" "$u09" "$s09" "$(sed 's/^ //; s/ /,/g' <<<"${WALLS[09]}")" >>"$TMP/client.json"
+    printf '"step10":{"wall_s":%s,"user_s":%s,"sys_s":%s,"walls":[%s]}},' \
+        "$w10" "$u10" "$s10" "$(sed 's/^ //; s/ /,/g' <<<"${WALLS[10]}")" >>"$TMP/client.json"
+    printf '"ratio_wall":%s}\n' "$(awk -v a="$w09" -v b="$w10" 'BEGIN { printf "%.2f", a / b }')" \
+        >>"$TMP/client.json"
+    save_result client.json client
+    echo
+    echo "results: ${RESULTS#"$ROOT"/}/client.json ($(( SECONDS - STARTED )) s)"
+}
+
 # ---- bench-idle -----------------------------------------------------------
 
 cmd_idle()
@@ -516,5 +600,6 @@ bench)          cmd_bench ;;
 bench-idle)     cmd_idle ;;
 bench-syscalls) cmd_syscalls ;;
 bench-sweep)    cmd_sweep ;;
-*)              die "usage: run.sh bench|bench-idle|bench-syscalls|bench-sweep" ;;
+bench-client)   cmd_client ;;
+*)              die "usage: run.sh bench|bench-idle|bench-syscalls|bench-sweep|bench-client" ;;
 esac
