@@ -556,19 +556,22 @@ void conn_set_idle_timeout(struct connection *conn, uint64_t idle_ms)
  * client that reads them makes progress the server's reads and writes do
  * not show: its window updates let the kernel send on, and the bytes it
  * acknowledges leave our socket's queue. So when bytes are unacknowledged
- * the verdict waits one more idle_ms, and then a queue that has shrunk is
- * progress. Only a client that takes nothing at all for that long is idle
- * (one that reads less than a window per idle_ms looks so too: SIOCOUTQ
- * moves by what it acknowledges). */
+ * the verdict waits one more idle_ms, and then a queue that has shrunk
+ * (to nothing, perhaps) is progress. Only a client that takes nothing at
+ * all for that long is idle (one that reads less than a window per idle_ms
+ * looks so too: SIOCOUTQ moves by what it acknowledges). */
 static bool still_taking(struct connection *conn, uint64_t now)
 {
     size_t unacked;
-    if (socket_unacked(&conn->sock, &unacked) < 0 || unacked == 0)
-        return false;                          /* nothing on its way */
-    if (conn->unacked_seen != SIZE_MAX && unacked >= conn->unacked_seen)
-        return false;                          /* it took nothing since */
-    if (conn->unacked_seen != SIZE_MAX)
+    if (socket_unacked(&conn->sock, &unacked) < 0)
+        return false;
+    if (conn->unacked_seen != SIZE_MAX && unacked < conn->unacked_seen) {
         conn->last_progress_ms = now;          /* it took some: progress */
+        conn->unacked_seen = unacked;
+        return true;
+    }
+    if (unacked == 0 || conn->unacked_seen != SIZE_MAX)
+        return false;              /* nothing on its way, or it took nothing */
     conn->unacked_seen = unacked;              /* first look: wait and see */
     return true;
 }
