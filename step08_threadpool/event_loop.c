@@ -3,6 +3,8 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "channel.h"
@@ -16,6 +18,7 @@ struct event_loop {
     struct channel *active[EPOLL_MAX_EVENTS];  /* this round's ready channels */
     int nactive;                               /* entries in active */
     int dispatching;                           /* index being handled, or -1 */
+    unsigned long rounds;                      /* rounds traced (LOG_LEVEL=trace) */
 };
 
 struct event_loop *event_loop_new(void)
@@ -42,6 +45,33 @@ void event_loop_free(struct event_loop *loop)
     free(loop);
 }
 
+/* --- LOG_LEVEL=trace: each round of the loop on standard error. Out of
+ * line and cold: with tracing off, a round pays one compare of the level. */
+
+static __attribute__((noinline, cold)) void trace_round(struct event_loop *loop)
+{
+    log_trace("round %lu: %d ready", ++loop->rounds, loop->nactive);
+}
+
+static __attribute__((noinline, cold)) void trace_dispatch(const struct channel *ch)
+{
+    static const struct { uint32_t bit; const char *name; } names[] = {
+        { EPOLLIN, "IN" }, { EPOLLPRI, "PRI" }, { EPOLLOUT, "OUT" },
+        { EPOLLRDHUP, "RDHUP" }, { EPOLLHUP, "HUP" }, { EPOLLERR, "ERR" },
+    };
+    if (!ch) {
+        log_trace("  a channel closed earlier in this round: skipped");
+        return;
+    }
+    char events[48] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if ((ch->revents & names[i].bit) && len < sizeof(events))
+            len += (size_t)snprintf(events + len, sizeof(events) - len, "%s%s",
+                                    len ? "|" : "", names[i].name);
+    log_trace("  fd %d %s: dispatch", ch->fd, events);
+}
+
 int event_loop_run(struct event_loop *loop)
 {
     event_loop_assert_in_loop_thread(loop);
@@ -49,8 +79,13 @@ int event_loop_run(struct event_loop *loop)
         loop->nactive = epoll_poll(loop->ep, EVENT_LOOP_POLL_MS, loop->active);
         if (loop->nactive < 0)
             return -1;
+        bool trace = log_enabled(LOG_LEVEL_TRACE);
+        if (trace)
+            trace_round(loop);
         for (int i = 0; i < loop->nactive; i++) {
             loop->dispatching = i;
+            if (trace)
+                trace_dispatch(loop->active[i]);
             if (loop->active[i])              /* NULL: removed this round */
                 channel_handle_event(loop->active[i]);
         }

@@ -3,14 +3,15 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
-static enum log_level min_level = LOG_LEVEL_INFO;
+enum log_level log_min_level = LOG_LEVEL_INFO;
 static _Thread_local char thread_name[16] = "main";
 
-static const char *const level_names[] = { "DEBUG", "INFO ", "WARN ", "ERROR" };
+static const char *const level_names[] = { "TRACE", "DEBUG", "INFO ", "WARN ", "ERROR" };
 
 void log_set_thread_name(const char *name)
 {
@@ -19,12 +20,21 @@ void log_set_thread_name(const char *name)
 
 void log_set_level(enum log_level level)
 {
-    min_level = level;
+    log_min_level = level;
+}
+
+int log_level_from_name(const char *name)
+{
+    static const char *const names[] = { "trace", "debug", "info", "warn", "error" };
+    for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
 }
 
 void log_write(enum log_level level, const char *fmt, ...)
 {
-    if (level < min_level)
+    if (level < log_min_level)
         return;
 
     char line[1024];

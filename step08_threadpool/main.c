@@ -70,6 +70,21 @@ static unsigned long long count_option(int argc, char **argv, int *i,
     return v;
 }
 
+/* Sets the log level from LOG_LEVEL in the environment, if it names one:
+ * LOG_LEVEL=trace shows every round of the event loop on standard error. */
+static void set_log_level(void)
+{
+    const char *name = getenv("LOG_LEVEL");
+    if (!name)
+        return;
+    int level = log_level_from_name(name);
+    if (level < 0)
+        log_warn("LOG_LEVEL=%s is none of trace, debug, info, warn, error; ignored",
+                 name);
+    else
+        log_set_level((enum log_level)level);
+}
+
 int main(int argc, char **argv)
 {
     const char *positional[2];
@@ -122,6 +137,7 @@ int main(int argc, char **argv)
     if (inet_address_init(&addr, positional[0], port) < 0)
         bad_argument("bad IPv4 address '%s'", positional[0]);
 
+    set_log_level();
     /* A client that resets while we send must not kill the server. */
     signal(SIGPIPE, SIG_IGN);
     /* Buffers are freed as soon as they drain (an idle connection pins no

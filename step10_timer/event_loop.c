@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -37,6 +38,7 @@ struct event_loop {
     struct channel *active[EPOLL_MAX_EVENTS];  /* this round's ready channels */
     int nactive;                               /* entries in active */
     int dispatching;                           /* index being handled, or -1 */
+    unsigned long rounds;                      /* rounds traced (LOG_LEVEL=trace) */
     int wakeup_fd;                             /* owned: an eventfd */
     struct channel wakeup_channel;             /* reads wakeup_fd */
     atomic_bool wakeup_pending;                /* written since the last take */
@@ -82,6 +84,44 @@ static void handle_wakeup(void *ctx)
         log_error("eventfd read: %s", strerror(errno));
 }
 
+/* --- LOG_LEVEL=trace: each round of the loop on standard error. Out of
+ * line and cold: with tracing off, a round pays one compare of the level. */
+
+static __attribute__((noinline, cold)) void trace_round(struct event_loop *loop)
+{
+    log_trace("round %lu: %d ready", ++loop->rounds, loop->nactive);
+}
+
+static __attribute__((noinline, cold)) void trace_dispatch(const struct channel *ch)
+{
+    static const struct { uint32_t bit; const char *name; } names[] = {
+        { EPOLLIN, "IN" }, { EPOLLPRI, "PRI" }, { EPOLLOUT, "OUT" },
+        { EPOLLRDHUP, "RDHUP" }, { EPOLLHUP, "HUP" }, { EPOLLERR, "ERR" },
+    };
+    if (!ch) {
+        log_trace("  a channel closed earlier in this round: skipped");
+        return;
+    }
+    char events[48] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if ((ch->revents & names[i].bit) && len < sizeof(events))
+            len += (size_t)snprintf(events + len, sizeof(events) - len, "%s%s",
+                                    len ? "|" : "", names[i].name);
+    log_trace("  fd %d %s: dispatch", ch->fd, events);
+}
+
+static __attribute__((noinline, cold)) void trace_tasks(size_t ntasks,
+                                                        const struct loop_notice *n)
+{
+    size_t nnotices = 0;
+    for (; n; n = n->next)
+        nnotices++;
+    if (ntasks + nnotices > 0)
+        log_trace("  run %zu task%s, %zu notice%s", ntasks, ntasks == 1 ? "" : "s",
+                  nnotices, nnotices == 1 ? "" : "s");
+}
+
 /* Takes the queue and the notices under the lock and runs them outside the
  * lock: a task may take long, may queue more tasks (they run in the next
  * round), and never blocks a thread that queues. */
@@ -98,6 +138,8 @@ static void run_tasks(struct event_loop *loop)
     atomic_store(&loop->wakeup_pending, false);
     pthread_mutex_unlock(&loop->lock);
 
+    if (log_enabled(LOG_LEVEL_TRACE))
+        trace_tasks(taken.count, notices);
     for (size_t i = 0; i < taken.count; i++)
         taken.tasks[i].fn(taken.tasks[i].ctx);
     /* After the tasks taken with them: a thread that queued a task and
@@ -237,11 +279,13 @@ static void handle_timers(void *ctx)
     loop->now_ms = timestamp_now_ms();
 
     uint64_t armed_before = loop->timer_seq;
+    size_t fired = 0;
     loop->running_timers = true;
     while (loop->nheap > 0 && loop->heap[0]->when_ms <= loop->now_ms &&
            loop->heap[0]->seq < armed_before) {
         struct timer *t = loop->heap[0];
         heap_remove(loop, t);
+        fired++;
         if (t->interval_ms) {
             /* The next beat, not a burst of the ones missed. */
             t->when_ms += t->interval_ms;
@@ -254,6 +298,8 @@ static void handle_timers(void *ctx)
         t->fn(t->ctx);
     }
     loop->running_timers = false;
+    if (log_enabled(LOG_LEVEL_TRACE))
+        log_trace("  %zu timer%s fired", fired, fired == 1 ? "" : "s");
     arm_timer_fd(loop);
 }
 
@@ -399,8 +445,13 @@ int event_loop_run(struct event_loop *loop)
         loop->nactive = epoll_poll(loop->ep, -1, loop->active);
         if (loop->nactive < 0)
             return -1;
+        bool trace = log_enabled(LOG_LEVEL_TRACE);
+        if (trace)
+            trace_round(loop);
         for (int i = 0; i < loop->nactive; i++) {
             loop->dispatching = i;
+            if (trace)
+                trace_dispatch(loop->active[i]);
             if (loop->active[i]) {            /* NULL: removed this round */
                 /* Read for each handler: one may work its whole read
                  * budget, and the next must not stamp that time as its. */

@@ -10,7 +10,8 @@
  * loop: the loop stops, the server closes every connection, joins every
  * thread, frees everything, and main() returns 0.
  *
- * LOG_LEVEL=debug in the environment logs each connection's open and close.
+ * LOG_LEVEL=debug in the environment logs each connection's open and close;
+ * LOG_LEVEL=trace also every round of each event loop.
  *
  * Usage: ./server IP PORT [-h] [-m BYTES] [-t N] [-w N] [-i SECONDS]
  *        [-M BYTES]
@@ -100,19 +101,19 @@ static void handle_signal(void *arg)
     event_loop_quit(w->loop);
 }
 
-/* Sets LOG_LEVEL from the environment, if it is there and makes sense. */
+/* Sets the log level from LOG_LEVEL in the environment, if it names one:
+ * LOG_LEVEL=trace shows every round of the event loop on standard error. */
 static void set_log_level(void)
 {
-    static const char *const names[] = { "debug", "info", "warn", "error" };
-    const char *level = getenv("LOG_LEVEL");
-    if (!level)
+    const char *name = getenv("LOG_LEVEL");
+    if (!name)
         return;
-    for (int i = 0; i < 4; i++)
-        if (strcmp(level, names[i]) == 0) {
-            log_set_level((enum log_level)i);
-            return;
-        }
-    log_warn("LOG_LEVEL=%s is none of debug, info, warn, error; ignored", level);
+    int level = log_level_from_name(name);
+    if (level < 0)
+        log_warn("LOG_LEVEL=%s is none of trace, debug, info, warn, error; ignored",
+                 name);
+    else
+        log_set_level((enum log_level)level);
 }
 
 int main(int argc, char **argv)

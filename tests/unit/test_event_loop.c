@@ -33,6 +33,8 @@
 
 #include "channel.h"
 #include "event_loop.h"
+#include "fault.h"
+#include "log.h"
 #include "unit.h"
 
 #ifndef UNIT_STEP
@@ -144,6 +146,49 @@ START_TEST(removed_channel_not_dispatched_in_same_round)
 
     ck_assert_int_eq(event_loop_run(loop), 0);
     ck_assert_int_eq(ra.calls + rb.calls, 1);
+
+    channel_remove(&ra.ch);
+    channel_remove(&rb.ch);
+    event_loop_free(loop);
+    close_pair(a); close_pair(b);
+}
+END_TEST
+
+/* LOG_LEVEL=trace: the same round, as the loop tells it on stderr. */
+START_TEST(trace_tells_each_round)
+{
+    int a[2], b[2];
+    static struct reader ra, rb;
+    struct event_loop *loop = event_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    make_pipe(a, O_NONBLOCK);
+    make_pipe(b, O_NONBLOCK);
+    ra = (struct reader){ .loop = loop, .fd = a[0], .quit_after = true };
+    rb = (struct reader){ .loop = loop, .fd = b[0], .quit_after = true };
+    ra.other = &rb;
+    rb.other = &ra;
+    channel_init(&ra.ch, loop, a[0], &ra);
+    channel_init(&rb.ch, loop, b[0], &rb);
+    channel_set_read_callback(&ra.ch, on_readable);
+    channel_set_read_callback(&rb.ch, on_readable);
+    ck_assert_int_eq(channel_enable_reading(&ra.ch), 0);
+    ck_assert_int_eq(channel_enable_reading(&rb.ch), 0);
+    ck_assert_int_eq(write(a[1], "a", 1), 1);
+    ck_assert_int_eq(write(b[1], "b", 1), 1);
+
+    log_set_level(LOG_LEVEL_TRACE);
+    capture_start();
+    int rc = event_loop_run(loop);
+    char *out = capture_end();
+    log_set_level(LOG_LEVEL_INFO);
+    ck_assert_int_eq(rc, 0);
+    char first[64];
+    snprintf(first, sizeof(first), "  fd %d IN: dispatch\n", ra.calls ? a[0] : b[0]);
+    ck_assert_msg(strstr(out, " TRACE ") && strstr(out, "round 1: 2 ready\n") &&
+                  strstr(out, first) &&
+                  strstr(out, "  a channel closed earlier in this round: skipped\n"),
+                  "stderr: %s", out);
+    free(out);
 
     channel_remove(&ra.ch);
     channel_remove(&rb.ch);
@@ -807,6 +852,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, new_and_free);
     tcase_add_test(tc, dispatches_to_channel_and_quits);
     tcase_add_test(tc, removed_channel_not_dispatched_in_same_round);
+    tcase_add_test(tc, trace_tells_each_round);
     tcase_add_test(tc, level_triggered_by_default);
     suite_add_tcase(s, tc);
 

@@ -107,6 +107,34 @@ START_TEST(debug_level_keeps_debug)
 }
 END_TEST
 
+#if UNIT_STEP >= 5
+/* LOG_LEVEL=trace (from step05, the first event loop): the names, the
+ * level below debug, and log_enabled(), the loop's test. */
+START_TEST(trace_level_and_names)
+{
+    ck_assert_int_eq(log_level_from_name("trace"), LOG_LEVEL_TRACE);
+    ck_assert_int_eq(log_level_from_name("debug"), LOG_LEVEL_DEBUG);
+    ck_assert_int_eq(log_level_from_name("error"), LOG_LEVEL_ERROR);
+    ck_assert_int_eq(log_level_from_name("verbose"), -1);
+    ck_assert_int_eq(log_level_from_name(""), -1);
+
+    log_set_level(LOG_LEVEL_INFO);
+    ck_assert(!log_enabled(LOG_LEVEL_TRACE));
+    ck_assert(log_enabled(LOG_LEVEL_INFO));
+    capture_start();
+    log_trace("not this");
+    log_set_level(LOG_LEVEL_TRACE);
+    ck_assert(log_enabled(LOG_LEVEL_TRACE));
+    log_trace("round %d", 1);
+    log_debug("d");
+    char *out = capture_end();
+    log_set_level(LOG_LEVEL_INFO);
+    expect_log(out, "^" STAMP "TRACE " TAG("main") "round 1\n"
+                    STAMP "DEBUG " TAG("main") "d\n$");
+}
+END_TEST
+#endif
+
 START_TEST(error_level_drops_the_rest)
 {
     log_set_level(LOG_LEVEL_ERROR);
@@ -342,6 +370,9 @@ Suite *unit_suite(void)
     tcase_add_test(tc, line_format);
     tcase_add_test(tc, default_level_is_info);
     tcase_add_test(tc, debug_level_keeps_debug);
+#if UNIT_STEP >= 5
+    tcase_add_test(tc, trace_level_and_names);
+#endif
     tcase_add_test(tc, error_level_drops_the_rest);
     suite_add_tcase(s, tc);
 

@@ -257,7 +257,7 @@ START_TEST(unknown_log_level_is_reported_and_ignored)
     run_server(&r);
     ck_assert_int_eq(r.status, 0);
     ck_assert_msg(count_lines_with(r.err, " WARN  [main] LOG_LEVEL=verbose is none "
-                                   "of debug, info, warn, error; ignored") == 1,
+                                   "of trace, debug, info, warn, error; ignored") == 1,
                   "stderr: %s", r.err);
     /* Still info: the shutdown line, no debug. */
     ck_assert_msg(count_lines_with(r.err, "Terminated: shutting down") == 1,
