@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # run-all.sh - builds every stage, runs the unit tests and the stage harness
-# on every column of tests/stages.txt, prints the behaviour matrix of each
-# build and, last, "N passed, N failed". Exit status 0 only if none failed.
+# on every column of tests/stages.txt, runs the notes' transcripts, prints the
+# behaviour matrix of each build and, last, "N passed, N failed, N skipped".
+# Exit status 0 only if none failed.
 #
 #   bash tests/run-all.sh              normal and asan builds (tsan too for
 #                                      stages with threads)    = make test
+#   bash tests/run-all.sh --step 05    one stage: its columns, its builds and
+#                                      its unit tests (no notes, no fuzzing)
+#                                                              = make test STEP=05
 #   bash tests/run-all.sh --coverage   coverage builds, gcovr reports under
 #                                      build/coverage/STAGE/   = make coverage
 #
@@ -16,16 +20,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)
 MODE=test
+STEP=""
 case "${1:-}" in
     "") ;;
     --coverage) MODE=coverage ;;
-    *) echo "usage: bash tests/run-all.sh [--coverage]" >&2; exit 2 ;;
+    --step) STEP=${2:-}
+            [[ $STEP =~ ^[0-9][0-9]$ ]] && compgen -G "step${STEP}_*" >/dev/null ||
+                { echo "run-all.sh: --step NN: no step '$STEP'" >&2; exit 2; } ;;
+    *) echo "usage: bash tests/run-all.sh [--coverage | --step NN]" >&2; exit 2 ;;
 esac
 
 # ---- dependencies ---------------------------------------------------------
 
 missing=()
-for pkg in check gcovr pkg-config valgrind; do
+# python3-cram runs the notes' transcripts; they also use nc, xxd, strace,
+# ss and ps (see tests/README.md).
+for pkg in check gcovr pkg-config valgrind python3-cram netcat-openbsd xxd strace \
+           iproute2 procps; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
         missing+=("$pkg")
     fi
@@ -45,7 +56,7 @@ fi
 # COLS: "column stage args features" for every column whose stage exists.
 COLS=()
 while read -r col stage args feats; do
-    [[ -d $stage ]] && COLS+=("$col $stage $args $feats")
+    [[ -d $stage && $stage == step${STEP}* ]] && COLS+=("$col $stage $args $feats")
 done < <(awk '!/^#/ && NF >= 4 { f = $4; for (i = 5; i <= NF; i++) f = f "," $i;
                                  print $1, $2, $3, f }' tests/stages.txt)
 if (( ${#COLS[@]} == 0 )); then
@@ -85,6 +96,7 @@ mkdir -p build/results/unit
 
 unit_flags=()
 [[ $MODE == coverage ]] && unit_flags=(COVERAGE=1)
+[[ -n $STEP ]] && unit_flags+=(STEP_ONLY="$STEP")
 if ! make -s -j2 -C tests unit "${unit_flags[@]}"; then
     if ! grep -qs $'\tFAIL' build/results/unit/*.tsv; then
         printf 'make-unit\tFAIL\tmake -C tests unit failed\n' >build/results/unit/make.tsv
@@ -93,7 +105,7 @@ fi
 
 # ---- a short fuzzing run of the framing decoder, where clang can ---------
 
-if [[ $MODE != coverage ]]; then
+if [[ $MODE != coverage && -z $STEP ]]; then
     if printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)\n{ (void)d; (void)n; return 0; }\n' |
         clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then
         if make -s -C tests fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-10}" >build/results/fuzz.log 2>&1; then
@@ -146,6 +158,16 @@ for f in build/results/*/*.tsv; do
     fi
 done
 
+# ---- the notes' transcripts -------------------------------------------------
+
+if [[ $MODE != coverage && -z $STEP ]]; then
+    echo "running the notes' transcripts (make test-notes) and their self-test"
+    bash tests/notes/selftest.sh || true
+    bash tests/notes/run.sh >build/results/notes.log 2>&1 || true
+    grep '^notes ' build/results/notes.log || true
+    sed -n '/^--- notes/,$p' build/results/notes.log | head -100
+fi
+
 # ---- the matrix, failures, coverage ---------------------------------------
 
 for b in normal asan tsan coverage; do
@@ -172,5 +194,8 @@ awk -F'\t' '$2 == "FAIL" || $2 == "XPASS" {
 echo "time: $(( $(date +%s) - START )) s"
 awk -F'\t' '$2 == "PASS" || $2 == "XFAIL" { p++ }
             $2 == "FAIL" || $2 == "XPASS" { f++ }
-            END { printf "%d passed, %d failed\n", p, f; exit f > 0 }' \
+            $2 == "SKIP" { s++ }
+            END { printf "%d passed, %d failed", p, f
+                  if (s) printf ", %d skipped", s
+                  printf "\n"; exit f > 0 }' \
     $(find build/results -name "*.tsv" | sort) /dev/null
