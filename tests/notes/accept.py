@@ -84,6 +84,11 @@ def main():
         j = i + 1
         while lines[j] != '```':
             j += 1
+        def commands(block):
+            return [l for l in block if l.startswith('$ ')]
+        if commands(lines[i + 1:j]) != commands(blocks[start]):
+            sys.exit('accept: %s:%d: the commands changed since the run; run it again'
+                     % (note, start))
         lines[i + 1:j] = merge(lines[i + 1:j], blocks[start])
     open(note, 'w', encoding='utf-8').write('\n'.join(lines))
 

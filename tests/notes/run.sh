@@ -54,7 +54,7 @@ run_note() {    # note: extract, run, write $OUT/NAME.tsv and print a line
     else
         # timeout puts cram in a process group of its own: whatever a
         # transcript leaves behind is stopped with the group.
-        NOTES_ROOT=$ROOT timeout -k 10 "${NOTES_TIMEOUT:-600}" \
+        NOTES_ROOT=$ROOT timeout -k 10 "${NOTES_TIMEOUT:-300}" \
             "$CRAM_BIN" --shell=/bin/bash "$t" >"$OUT/$name.log" 2>&1 &
         local pid=$!
         if wait $pid; then status=PASS; else status=FAIL; fi
