@@ -51,23 +51,50 @@ def merge(expected, actual):
 
 
 def blocks_of_err(path):
-    """{note line of the opening fence: [body lines]} from a .t.err file."""
-    blocks, line, body = {}, None, None
+    """{note line of the opening fence: [(command lines, output lines)]}
+    from a .t.err file; a command's lines are its "$ " line and its "> "
+    continuation lines (here-documents included), without the prefix."""
+    blocks, groups = {}, None
     for raw in open(path, encoding='utf-8', errors='surrogateescape'):
         raw = raw.rstrip('\n')
         m = re.match(r'^notes/[^:]+:(\d+)$', raw)
         if m:
-            line, body = int(m.group(1)), []
-            blocks[line] = body
+            groups = blocks[int(m.group(1))] = []
             continue
         if raw.startswith('Stop what the transcripts left running.'):
-            line = body = None
+            groups = None
             continue
-        if body is None or not raw.startswith('  '):
+        if groups is None or not raw.startswith('  '):
             continue
         text = raw[2:]
-        body.append(text[2:] if text.startswith('> ') else text)
+        if text.startswith('$ '):
+            groups.append(([text], []))
+        elif text.startswith('> ') and groups and not groups[-1][1]:
+            groups[-1][0].append(text[2:])
+        elif groups:
+            groups[-1][1].append(text)
     return blocks
+
+
+def groups_of_note(lines):
+    """The same grouping for a block of the note, where a command's
+    continuation is a here-document's body or a "> " line."""
+    groups, heredoc = [], None
+    for line in lines:
+        if heredoc is not None:
+            groups[-1][0].append(line)
+            if line == heredoc:
+                heredoc = None
+        elif line.startswith('$ '):
+            groups.append(([line], []))
+            m = re.search(r"<<-?[ ]*['\"]?([A-Za-z_][A-Za-z_0-9]*)", line)
+            if m:
+                heredoc = m.group(1)
+        elif line.startswith('> ') and groups and not groups[-1][1]:
+            groups[-1][0].append(line)
+        elif groups:
+            groups[-1][1].append(line)
+    return groups
 
 
 def main():
@@ -84,12 +111,14 @@ def main():
         j = i + 1
         while lines[j] != '```':
             j += 1
-        def commands(block):
-            return [l for l in block if l.startswith('$ ')]
-        if commands(lines[i + 1:j]) != commands(blocks[start]):
+        mine, real = groups_of_note(lines[i + 1:j]), blocks[start]
+        if [g[0][0] for g in mine] != [g[0][0] for g in real]:
             sys.exit('accept: %s:%d: the commands changed since the run; run it again'
                      % (note, start))
-        lines[i + 1:j] = merge(lines[i + 1:j], blocks[start])
+        body = []
+        for (command, expected), (_, actual) in zip(mine, real):
+            body += command + merge(expected, actual)
+        lines[i + 1:j] = body
     open(note, 'w', encoding='utf-8').write('\n'.join(lines))
 
 
