@@ -35,6 +35,14 @@ esac
 OUT=${NOTES_OUT:-build/results/notes}
 mkdir -p build/notes "$OUT"
 
+# The notes build their steps in the tree (make -s stepNN) and several
+# notes build the same step; two makes in one directory at once would
+# race. Build everything they use first, so that theirs find it done.
+if ! make -s all >build/notes/make.log 2>&1 || ! make -s -C tests/bench load >>build/notes/make.log 2>&1; then
+    echo "notes: the build failed, see build/notes/make.log" >&2
+    exit 1
+fi
+
 run_note() {    # note: extract, run, write $OUT/NAME.tsv and print a line
     local note=$1 name t counts start=$SECONDS checked skipped status
     name=$(basename "$note" .md)
