@@ -145,8 +145,11 @@ for b in tsan asan normal coverage; do      # the slowest builds first
     done
 done | xargs -P2 -L1 bash -c 'run_job "$@"' _
 
-# Broken copies of a step that the chaos scenario must catch (tests/chaos).
-[[ $MODE == coverage ]] || bash tests/chaos/mutant.sh
+# Broken copies of a step that the chaos scenario must catch (tests/chaos);
+# with --step, only for that step's run.
+if [[ $MODE != coverage && ( -z $STEP || $STEP == "$(basename "$(ls -d step*_* | tail -1)" | cut -c5-6)" ) ]]; then
+    bash tests/chaos/mutant.sh
+fi
 
 # A results file without one line per scenario means the harness broke.
 for f in build/results/*/*.tsv; do
