@@ -372,7 +372,7 @@ cmd_bench()
     run_rounds "$tsv" "$ROUNDS"
 
     awk -F '\t' -v json="$TMP/latest.json" -v plotdata="$TMP/plot.dat" \
-        -v plotinc="$TMP/plot.inc" -f "$HERE/report.awk" "$tsv" ||
+        -v plotinc="$TMP/plot.inc" -f "$HERE/stats.awk" -f "$HERE/report.awk" "$tsv" ||
         die "report.awk failed; the run table is in results/runs.tmp"
     save_result latest.json bench
     gnuplot -e "datafile='$TMP/plot.dat'; incfile='$TMP/plot.inc'; outfile='$RESULTS/throughput.png'" \
@@ -403,7 +403,7 @@ cmd_sweep()
     run_rounds "$tsv" "$SWEEP_ROUNDS"
 
     awk -F '\t' -v json="$TMP/sweep.json" -v plotdata="$TMP/sweep.dat" \
-        -v plotinc="$TMP/sweep.inc" -f "$HERE/sweep.awk" "$tsv" ||
+        -v plotinc="$TMP/sweep.inc" -f "$HERE/stats.awk" -f "$HERE/sweep.awk" "$tsv" ||
         die "sweep.awk failed; the run table is in results/runs.tmp"
     save_result sweep.json sweep
     gnuplot -e "datafile='$TMP/sweep.dat'; incfile='$TMP/sweep.inc'; outfile='$RESULTS/sweep.png'" \

@@ -37,42 +37,6 @@ function bytes(s) {
     return s + 0
 }
 
-function median(a, n,    b, i, j, t) {
-    if (n == 0)
-        return ""
-    for (i = 1; i <= n; i++)
-        b[i] = a[i] + 0
-    for (i = 2; i <= n; i++)
-        for (j = i; j > 1 && b[j - 1] > b[j]; j--) {
-            t = b[j]; b[j] = b[j - 1]; b[j - 1] = t
-        }
-    return n % 2 ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
-}
-
-# The rounds' values of m for key k into col[1..], divided by the
-# reference's of the same round when rk is set; returns the count.
-function collect(m, k, rk, col,    r, n) {
-    n = 0
-    for (r = 1; r <= maxround; r++) {
-        if (!((k, r) in m))
-            continue
-        if (rk != "") {
-            if (!((rk, r) in m) || m[rk, r] + 0 <= 0)
-                continue
-            col[++n] = m[k, r] / m[rk, r]
-        } else {
-            col[++n] = m[k, r]
-        }
-    }
-    return n
-}
-
-function lo(a, n,    i, v) { v = a[1]; for (i = 2; i <= n; i++) if (a[i] + 0 < v + 0) v = a[i]; return v }
-function hi(a, n,    i, v) { v = a[1]; for (i = 2; i <= n; i++) if (a[i] + 0 > v + 0) v = a[i]; return v }
-function num(x, fmt) { return x == "" ? "null" : sprintf(fmt, x) }
-function cell(x, fmt) { return x == "" ? "-" : sprintf(fmt, x) }
-function jstr(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); return "\"" s "\"" }
-
 # Fills S[] for server s at size w.
 function summarize(w, s,    k, rk, c, n) {
     delete S
