@@ -120,6 +120,28 @@ START_TEST(dispatches_to_channel_and_quits)
 }
 END_TEST
 
+/* Two pipes, each with a byte in it, and a reader on each whose handler
+ * removes the other's channel and quits the loop: one round of the loop
+ * finds both ready. */
+static void two_ready_readers(struct event_loop *loop, int a[2], int b[2],
+                              struct reader *ra, struct reader *rb)
+{
+    make_pipe(a, O_NONBLOCK);
+    make_pipe(b, O_NONBLOCK);
+    *ra = (struct reader){ .loop = loop, .fd = a[0], .quit_after = true };
+    *rb = (struct reader){ .loop = loop, .fd = b[0], .quit_after = true };
+    ra->other = rb;
+    rb->other = ra;
+    channel_init(&ra->ch, loop, a[0], ra);
+    channel_init(&rb->ch, loop, b[0], rb);
+    channel_set_read_callback(&ra->ch, on_readable);
+    channel_set_read_callback(&rb->ch, on_readable);
+    ck_assert_int_eq(channel_enable_reading(&ra->ch), 0);
+    ck_assert_int_eq(channel_enable_reading(&rb->ch), 0);
+    ck_assert_int_eq(write(a[1], "a", 1), 1);
+    ck_assert_int_eq(write(b[1], "b", 1), 1);
+}
+
 START_TEST(removed_channel_not_dispatched_in_same_round)
 {
     /* Two fds ready in one round; the first handler removes the other's
@@ -128,21 +150,7 @@ START_TEST(removed_channel_not_dispatched_in_same_round)
     static struct reader ra, rb;
     struct event_loop *loop = event_loop_new();
     ck_assert_ptr_nonnull(loop);
-    make_pipe(a, O_NONBLOCK);
-    make_pipe(b, O_NONBLOCK);
-
-    ra = (struct reader){ .loop = loop, .fd = a[0], .quit_after = true };
-    rb = (struct reader){ .loop = loop, .fd = b[0], .quit_after = true };
-    ra.other = &rb;
-    rb.other = &ra;
-    channel_init(&ra.ch, loop, a[0], &ra);
-    channel_init(&rb.ch, loop, b[0], &rb);
-    channel_set_read_callback(&ra.ch, on_readable);
-    channel_set_read_callback(&rb.ch, on_readable);
-    ck_assert_int_eq(channel_enable_reading(&ra.ch), 0);
-    ck_assert_int_eq(channel_enable_reading(&rb.ch), 0);
-    ck_assert_int_eq(write(a[1], "a", 1), 1);
-    ck_assert_int_eq(write(b[1], "b", 1), 1);
+    two_ready_readers(loop, a, b, &ra, &rb);
 
     ck_assert_int_eq(event_loop_run(loop), 0);
     ck_assert_int_eq(ra.calls + rb.calls, 1);
@@ -161,20 +169,7 @@ START_TEST(trace_tells_each_round)
     static struct reader ra, rb;
     struct event_loop *loop = event_loop_new();
     ck_assert_ptr_nonnull(loop);
-    make_pipe(a, O_NONBLOCK);
-    make_pipe(b, O_NONBLOCK);
-    ra = (struct reader){ .loop = loop, .fd = a[0], .quit_after = true };
-    rb = (struct reader){ .loop = loop, .fd = b[0], .quit_after = true };
-    ra.other = &rb;
-    rb.other = &ra;
-    channel_init(&ra.ch, loop, a[0], &ra);
-    channel_init(&rb.ch, loop, b[0], &rb);
-    channel_set_read_callback(&ra.ch, on_readable);
-    channel_set_read_callback(&rb.ch, on_readable);
-    ck_assert_int_eq(channel_enable_reading(&ra.ch), 0);
-    ck_assert_int_eq(channel_enable_reading(&rb.ch), 0);
-    ck_assert_int_eq(write(a[1], "a", 1), 1);
-    ck_assert_int_eq(write(b[1], "b", 1), 1);
+    two_ready_readers(loop, a, b, &ra, &rb);
 
     log_set_level(LOG_LEVEL_TRACE);
     capture_start();
