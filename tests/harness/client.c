@@ -61,10 +61,16 @@ out:
 
 int rt_trip(struct run *r, int fd, enum proto p, const void *payload, size_t n)
 {
+    return rt_trip_within(r, fd, p, payload, n, ms(T_TRIP));
+}
+
+int rt_trip_within(struct run *r, int fd, enum proto p, const void *payload, size_t n,
+                   int limit_ms)
+{
     struct stream s;
     stream_init(&s, fd);
     stream_add(&s, p, payload, n);
-    int rc = pump(r, &s, 1, ms(T_TRIP), ms(T_TRIP));
+    int rc = pump(r, &s, 1, limit_ms, limit_ms);
     stream_free(&s);
     return rc;
 }

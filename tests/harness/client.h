@@ -27,6 +27,12 @@ int rt_connect_many(struct run *r, uint16_t port, int *fds, int n);
 /* Sends one request of n bytes on fd and verifies its reply. 0 or -1. */
 int rt_trip(struct run *r, int fd, enum proto p, const void *payload, size_t n);
 
+/* rt_trip() with its own deadline, limit_ms (already scaled): for a
+ * scenario whose verdict is a bound on the round trip, so that a stage
+ * that cannot meet it fails at once rather than after T_TRIP. */
+int rt_trip_within(struct run *r, int fd, enum proto p, const void *payload, size_t n,
+                   int limit_ms);
+
 /* A fresh connection, one round trip of payload, close. 0 or -1. */
 int rt_once(struct run *r, uint16_t port, enum proto p, const void *payload, size_t n);
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #define LINES 10000
+#define CLIENT_QUIET 2000  /* ms (scaled) without a request byte: the client stopped */
 
 /* A client process: stdin and stdout on pipes, stderr in a file. */
 struct client_proc {
@@ -379,17 +380,21 @@ int sc_client_pipelines(struct run *r)
            "connect");
     conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     EXPECT(r, conn >= 0, "accept: %s", strerror(errno));
-    /* Every request, without a single reply. */
+    /* Every request, without a single reply. A client that waits for
+     * replies sends one request and stops: CLIENT_QUIET without a byte
+     * ends the wait (a pipelining client sends the 100 lines in a burst). */
     size_t owed = in.len + 4 * N - N;          /* frames: no newline, a header */
     int64_t deadline = now_ms() + ms(T_TRIP);
+    int64_t quiet = now_ms() + ms(CLIENT_QUIET);
     while (got.len < owed && ms_left(deadline) > 0) {
         char buf[4096];
-        if (net_wait(conn, POLLIN, deadline) == 0)
+        if (net_wait(conn, POLLIN, quiet < deadline ? quiet : deadline) == 0)
             break;
         ssize_t n = recv(conn, buf, sizeof(buf), 0);
         if (n <= 0)
             break;
         bytes_add(&got, buf, (size_t)n);
+        quiet = now_ms() + ms(CLIENT_QUIET);
     }
     EXPECT(r, got.len == owed, "%zu of the %zu request bytes of %d lines arrived "
            "before any reply: the client waits for replies", got.len, owed, N);
