@@ -136,6 +136,10 @@ run_job() {    # build column stage args features
 }
 export -f run_job
 
+# Two column-builds at a time on the whole matrix (2 cores); one step's
+# (at most 6) three at a time: most of a column's time is scenarios waiting
+# on the server's timers (-i, the pacing of fair_neighbour), not CPU.
+JOBS=${HARNESS_JOBS:-$([[ -n $STEP ]] && echo 3 || echo 2)}
 echo "running the harness on ${#COLS[@]} columns ($NSCENARIOS scenarios each)"
 for b in tsan asan normal coverage; do      # the slowest builds first
     for c in "${COLS[@]}"; do
@@ -144,7 +148,7 @@ for b in tsan asan normal coverage; do      # the slowest builds first
             echo "$b $col $stage $args $feats"
         fi
     done
-done | xargs -P2 -L1 bash -c 'run_job "$@"' _
+done | xargs -P"$JOBS" -L1 bash -c 'run_job "$@"' _
 
 # Broken copies of a step that the chaos scenario must catch (tests/chaos);
 # with --step, only for that step's run.
